@@ -1,0 +1,29 @@
+"""cc_grpc_library: C++ messages and gRPC stubs from the system protoc and grpc_cpp_plugin."""
+
+def cc_grpc_library(name, proto, visibility = None):
+    """Generates <proto>.pb.{h,cc} and <proto>.grpc.pb.{h,cc} and wraps them in a cc_library.
+
+    Args:
+      name: the cc_library's name.
+      proto: a .proto file in this package, without imports of other local protos.
+      visibility: the cc_library's visibility.
+    """
+    base = proto[:-len(".proto")]
+    outs = [base + ext for ext in [".pb.h", ".pb.cc", ".grpc.pb.h", ".grpc.pb.cc"]]
+    native.genrule(
+        name = name + "_gen",
+        srcs = [proto],
+        outs = outs,
+        cmd = ("protoc --proto_path=. --cpp_out=$(GENDIR) --grpc_out=$(GENDIR) " +
+               "--plugin=protoc-gen-grpc=$$(command -v grpc_cpp_plugin) $(location " + proto + ")"),
+    )
+    native.cc_library(
+        name = name,
+        srcs = [base + ".pb.cc", base + ".grpc.pb.cc"],
+        hdrs = [base + ".pb.h", base + ".grpc.pb.h"],
+        deps = [
+            "//third_party/system:grpc",
+            "//third_party/system:protobuf",
+        ],
+        visibility = visibility,
+    )

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian 12 packages that the build, the tests and the demo need.
+# Idempotent: when every package is already installed it does nothing (no apt-get update).
+set -euo pipefail
+
+PACKAGES=(
+  bazel-bootstrap        # Bazel 4.2.3
+  g++ clang-14 libclang-rt-14-dev  # compilers; clang runtime for the sanitizer config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  librdkafka-dev
+  libabsl-dev libgoogle-glog-dev libgflags-dev
+  libgtest-dev libgmock-dev
+  kcat                   # the plain Kafka client of the demo
+  procps                 # ps/pgrep used by tests and the demo scripts
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install_deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
