@@ -1,0 +1,62 @@
+#ifndef KAFKA_SIDECAR_BROKER_PRODUCER_H_
+#define KAFKA_SIDECAR_BROKER_PRODUCER_H_
+
+#include <cstdint>
+#include <optional>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+
+namespace kafka_sidecar::broker {
+
+// A record header, borrowed from the caller.
+struct HeaderView {
+  absl::string_view key;
+  absl::string_view value;
+};
+
+// A record to produce. Every field is borrowed: it must stay valid only for the duration of
+// Producer::Produce, which copies what it keeps.
+struct RecordView {
+  absl::string_view topic;
+  std::optional<absl::string_view> key;  // nullopt: a null key (not the same as empty)
+  absl::string_view value;
+  absl::Span<const HeaderView> headers;
+  std::optional<int32_t> partition;  // nullopt: Kafka's partitioner picks one by key
+};
+
+// What Kafka said about one record: on success where it was written, otherwise why not.
+struct DeliveryReport {
+  absl::Status status;
+  int32_t partition = -1;
+  int64_t offset = -1;
+};
+
+// Runs exactly once per produced record.
+using DeliveryCallback = absl::AnyInvocable<void(const DeliveryReport& report) &&>;
+
+// Writes records to Kafka. Thread-safe: any thread may call any method.
+class Producer {
+ public:
+  virtual ~Producer() = default;
+
+  // Hands `record` to Kafka. `done` runs exactly once: inline, before Produce returns, when the
+  // record is rejected at once (INVALID_ARGUMENT for a record over the size limit, NOT_FOUND for
+  // a partition the topic does not have, RESOURCE_EXHAUSTED when the local queue is full), and
+  // otherwise later on a producer thread, with the partition and offset Kafka gave the record
+  // or the reason it failed (NOT_FOUND for a missing topic, UNAVAILABLE when Kafka could not be
+  // reached before the message timeout). Callers must not hold locks that `done` takes.
+  virtual void Produce(const RecordView& record, DeliveryCallback done) = 0;
+
+  // Waits up to `timeout` for Kafka to acknowledge every record handed over so far. Records
+  // still waiting then fail with UNAVAILABLE. When Drain returns, every DeliveryCallback of
+  // those records has run. Returns DEADLINE_EXCEEDED when some had to be failed.
+  virtual absl::Status Drain(absl::Duration timeout) = 0;
+};
+
+}  // namespace kafka_sidecar::broker
+
+#endif  // KAFKA_SIDECAR_BROKER_PRODUCER_H_

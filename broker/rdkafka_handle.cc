@@ -1,0 +1,52 @@
+#include "broker/rdkafka_handle.h"
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace kafka_sidecar::broker {
+namespace {
+
+// librdkafka's syslog levels mapped onto glog; debug output goes to VLOG(1).
+void LogToGlog(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+  const char* name = rk != nullptr ? rd_kafka_name(rk) : "rdkafka";
+  if (level <= 3) {
+    LOG(ERROR) << "[" << name << "] " << facility << ": " << message;
+  } else if (level <= 5) {
+    LOG(WARNING) << "[" << name << "] " << facility << ": " << message;
+  } else if (level == 6) {
+    LOG(INFO) << "[" << name << "] " << facility << ": " << message;
+  } else {
+    VLOG(1) << "[" << name << "] " << facility << ": " << message;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<RdKafkaConfPtr> NewRdKafkaConf(const KafkaSettings& settings) {
+  RdKafkaConfPtr conf(rd_kafka_conf_new());
+  rd_kafka_conf_set_log_cb(conf.get(), &LogToGlog);
+  char error[512];
+  for (const auto& [name, value] : settings) {
+    if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), error, sizeof(error)) !=
+        RD_KAFKA_CONF_OK) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("kafka setting '", name, "'",
+                       IsSecretSetting(name) ? "" : absl::StrCat(" = '", value, "'"), ": ", error));
+    }
+  }
+  return conf;
+}
+
+absl::StatusOr<RdKafkaPtr> NewRdKafka(rd_kafka_type_t type, RdKafkaConfPtr conf) {
+  char error[512];
+  // rd_kafka_new takes the configuration over only when it succeeds.
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), error, sizeof(error));
+  if (rk == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("kafka client configuration: ", error));
+  }
+  conf.release();
+  return RdKafkaPtr(rk);
+}
+
+}  // namespace kafka_sidecar::broker
