@@ -1,0 +1,44 @@
+#ifndef KAFKA_SIDECAR_SIDECAR_CONFIG_H_
+#define KAFKA_SIDECAR_SIDECAR_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "broker/kafka_config.h"
+
+namespace kafka_sidecar::sidecar {
+
+// Everything the sidecar is configured with. main.cc fills it from flags; the rest of the code
+// (and every test) takes this struct and never reads flags.
+struct SidecarConfig {
+  // gRPC address: `host:port` or `unix:/path`. Port 0 picks a free port.
+  std::string listen = "127.0.0.1:50051";
+  // Kafka bootstrap servers, or "embedded" for the in-process in-memory cluster.
+  std::string brokers;
+  // Extra librdkafka settings, applied after the sidecar's own.
+  broker::KafkaSettings kafka_settings;
+  // Records of one ProduceStream accepted and not yet answered.
+  int max_pending_produces = 1000;
+  // On SIGTERM: how long Kafka gets to acknowledge what was accepted.
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  // After the grace: how long answers already decided get to reach the apps.
+  absl::Duration shutdown_finish_timeout = absl::Seconds(2);
+  // Embedded cluster only: brokers, and partitions of each topic created on first use.
+  int embedded_brokers = 3;
+  int embedded_partitions = 6;
+};
+
+inline constexpr char kEmbeddedBrokers[] = "embedded";
+
+// Checks every field; the error is INVALID_ARGUMENT and names the flag (`--listen`, ...) and
+// the accepted range.
+absl::Status ValidateConfig(const SidecarConfig& config);
+
+// Checks a `--listen` value: `host:port` (port 0..65535; IPv6 hosts in brackets) or
+// `unix:/absolute/path`.
+absl::Status ValidateListenAddress(const std::string& listen);
+
+}  // namespace kafka_sidecar::sidecar
+
+#endif  // KAFKA_SIDECAR_SIDECAR_CONFIG_H_

@@ -1,0 +1,73 @@
+#include "sidecar/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace kafka_sidecar::sidecar {
+namespace {
+
+using ::testing::HasSubstr;
+
+SidecarConfig ValidConfig() {
+  SidecarConfig config;
+  config.brokers = "kafka:9092";
+  return config;
+}
+
+TEST(ConfigTest, DefaultsWithBrokersAreValid) { EXPECT_TRUE(ValidateConfig(ValidConfig()).ok()); }
+
+TEST(ConfigTest, BrokersAreRequired) {
+  SidecarConfig config = ValidConfig();
+  config.brokers = "";
+  absl::Status status = ValidateConfig(config);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("--brokers"));
+}
+
+TEST(ConfigTest, AcceptsHostPortAndUnixListenAddresses) {
+  for (const char* listen :
+       {"127.0.0.1:50051", "localhost:0", "[::1]:50051", "0.0.0.0:65535", "unix:/tmp/s.sock"}) {
+    EXPECT_TRUE(ValidateListenAddress(listen).ok()) << listen;
+  }
+}
+
+TEST(ConfigTest, RejectsMalformedListenAddresses) {
+  for (const char* listen :
+       {"", "50051", ":50051", "localhost:", "localhost:http", "localhost:65536", "host:-1",
+        "unix:relative.sock", "[::1:50051"}) {
+    absl::Status status = ValidateListenAddress(listen);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << listen;
+    EXPECT_THAT(status.message(), HasSubstr("--listen")) << listen;
+  }
+}
+
+TEST(ConfigTest, MaxPendingProducesMustBePositive) {
+  SidecarConfig config = ValidConfig();
+  config.max_pending_produces = 0;
+  absl::Status status = ValidateConfig(config);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("--max_pending_produces must be between 1 and"));
+  config.max_pending_produces = 1;
+  EXPECT_TRUE(ValidateConfig(config).ok());
+}
+
+TEST(ConfigTest, ShutdownGraceMustNotBeNegative) {
+  SidecarConfig config = ValidConfig();
+  config.shutdown_grace = absl::Milliseconds(-1);
+  absl::Status status = ValidateConfig(config);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("--shutdown_grace_ms"));
+}
+
+TEST(ConfigTest, EmbeddedSettingsAreCheckedOnlyForEmbeddedBrokers) {
+  SidecarConfig config = ValidConfig();
+  config.embedded_partitions = 0;
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  config.brokers = kEmbeddedBrokers;
+  absl::Status status = ValidateConfig(config);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("--embedded_partitions"));
+}
+
+}  // namespace
+}  // namespace kafka_sidecar::sidecar

@@ -1,0 +1,150 @@
+// kafka-sidecar: a gRPC front for Kafka that runs beside one application in its pod.
+// This file only defines the flags, checks them, wires the pieces and waits for a signal.
+
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "broker/embedded_cluster.h"
+#include "broker/rdkafka_producer.h"
+#include "broker/topic_creating_producer.h"
+#include "sidecar/config.h"
+#include "sidecar/server.h"
+
+DEFINE_string(listen, "127.0.0.1:50051", "gRPC address to serve on: host:port or unix:/path");
+DEFINE_string(brokers, "",
+              "Kafka bootstrap servers (host:port,...), or 'embedded' for an in-process, "
+              "in-memory Kafka cluster meant for trying things only. Required");
+DEFINE_string(kafka_config, "",
+              "extra librdkafka settings as key=value,key=value (for example "
+              "linger.ms=5,compression.type=lz4)");
+DEFINE_int32(max_pending_produces, 1000,
+             "records of one ProduceStream accepted and not yet answered; past this the "
+             "sidecar stops reading the stream, so gRPC flow control pushes back on the app");
+DEFINE_int32(shutdown_grace_ms, 10000,
+             "on SIGTERM, how long Kafka gets to acknowledge the records already accepted");
+DEFINE_int32(embedded_partitions, 6,
+             "with --brokers=embedded: partitions of each topic created on first use");
+DEFINE_int32(embedded_brokers, 3, "with --brokers=embedded: number of in-memory brokers");
+
+namespace kafka_sidecar::sidecar {
+namespace {
+
+constexpr int kExitBadFlags = 2;
+constexpr int kExitStartFailed = 1;
+
+absl::StatusOr<SidecarConfig> ConfigFromFlags() {
+  SidecarConfig config;
+  config.listen = FLAGS_listen;
+  config.brokers = FLAGS_brokers;
+  absl::StatusOr<broker::KafkaSettings> settings = broker::ParseKafkaSettings(FLAGS_kafka_config);
+  if (!settings.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--kafka_config: ", settings.status().message()));
+  }
+  config.kafka_settings = *std::move(settings);
+  config.max_pending_produces = FLAGS_max_pending_produces;
+  config.shutdown_grace = absl::Milliseconds(FLAGS_shutdown_grace_ms);
+  config.embedded_partitions = FLAGS_embedded_partitions;
+  config.embedded_brokers = FLAGS_embedded_brokers;
+  if (absl::Status valid = ValidateConfig(config); !valid.ok()) return valid;
+  return config;
+}
+
+int Run(const SidecarConfig& config) {
+  std::unique_ptr<broker::EmbeddedCluster> cluster;
+  std::string bootstrap = config.brokers;
+  if (config.brokers == kEmbeddedBrokers) {
+    absl::StatusOr<std::unique_ptr<broker::EmbeddedCluster>> created =
+        broker::EmbeddedCluster::Create(config.embedded_brokers);
+    if (!created.ok()) {
+      LOG(ERROR) << created.status();
+      return kExitStartFailed;
+    }
+    cluster = *std::move(created);
+    bootstrap = cluster->bootstrap_servers();
+    LOG(WARNING) << "[embedded] Kafka is IN MEMORY in this process, for trying things only: "
+                 << "nothing survives a restart. Bootstrap servers: " << bootstrap;
+  }
+
+  broker::RdKafkaProducerOptions options;
+  options.bootstrap_servers = bootstrap;
+  options.settings = config.kafka_settings;
+  absl::StatusOr<std::unique_ptr<broker::RdKafkaProducer>> rdkafka =
+      broker::RdKafkaProducer::Create(options);
+  if (!rdkafka.ok()) {
+    LOG(ERROR) << "--kafka_config: " << rdkafka.status().message();
+    std::cerr << "kafka-sidecar: --kafka_config: " << rdkafka.status().message() << "\n";
+    return kExitBadFlags;
+  }
+  std::unique_ptr<broker::Producer> producer = *std::move(rdkafka);
+  if (cluster != nullptr) {
+    producer = std::make_unique<broker::TopicCreatingProducer>(
+        *cluster, config.embedded_partitions, std::move(producer));
+  }
+
+  absl::StatusOr<std::unique_ptr<SidecarServer>> server = SidecarServer::Start(config, *producer);
+  if (!server.ok()) {
+    LOG(ERROR) << server.status();
+    std::cerr << "kafka-sidecar: " << server.status().message() << "\n";
+    return kExitStartFailed;
+  }
+  LOG(INFO) << "[server] serving kafka_sidecar.v1 on " << config.listen
+            << ((*server)->port() != 0 ? absl::StrCat(" (port ", (*server)->port(), ")") : "")
+            << ", Kafka at " << bootstrap;
+
+  // SIGTERM and SIGINT were blocked before any thread started, so they wait here.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  int signal = 0;
+  sigwait(&signals, &signal);
+  LOG(INFO) << "[server] received " << strsignal(signal);
+  (*server)->Shutdown();
+  server->reset();
+  producer.reset();
+  cluster.reset();
+  LOG(INFO) << "[server] bye";
+  return 0;
+}
+
+}  // namespace
+}  // namespace kafka_sidecar::sidecar
+
+int main(int argc, char** argv) {
+  // Block the shutdown signals before any thread exists, so every thread inherits the mask and
+  // only sigwait in Run receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  gflags::SetUsageMessage(
+      "a gRPC sidecar for Kafka: produce with backpressure, consume with per-record acks.\n"
+      "  kafka_sidecar --brokers=kafka-1:9092,kafka-2:9092 [--listen=127.0.0.1:50051]\n"
+      "  kafka_sidecar --brokers=embedded      (in-memory Kafka, for trying things)\n"
+      "Flags of this program: --helpshort. Every flag: --helpfull.");
+  gflags::SetVersionString("0.1.0");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  if (argc > 1) {
+    std::cerr << "kafka-sidecar: unexpected argument '" << argv[1] << "' (flags start with --)\n";
+    return kafka_sidecar::sidecar::kExitBadFlags;
+  }
+
+  absl::StatusOr<kafka_sidecar::sidecar::SidecarConfig> config =
+      kafka_sidecar::sidecar::ConfigFromFlags();
+  if (!config.ok()) {
+    std::cerr << "kafka-sidecar: " << config.status().message() << "\n(see --helpshort)\n";
+    return kafka_sidecar::sidecar::kExitBadFlags;
+  }
+  return kafka_sidecar::sidecar::Run(*config);
+}

@@ -1,0 +1,61 @@
+#include "sidecar/produce_request.h"
+
+#include "absl/strings/str_cat.h"
+#include "sidecar/grpc_status.h"
+
+namespace kafka_sidecar::sidecar {
+namespace {
+
+// Kafka's rule for topic names: 1 to 249 of [a-zA-Z0-9._-].
+constexpr size_t kMaxTopicLength = 249;
+
+bool IsTopicChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '.' || c == '_' || c == '-';
+}
+
+}  // namespace
+
+absl::Status ValidateProduceRequest(const kafka_sidecar::v1::ProduceRequest& request) {
+  const std::string& topic = request.topic();
+  if (topic.empty()) return absl::InvalidArgumentError("topic: must not be empty");
+  if (topic.size() > kMaxTopicLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("topic: longer than ", kMaxTopicLength, " characters"));
+  }
+  for (char c : topic) {
+    if (!IsTopicChar(c)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "topic: '", topic, "' has characters other than letters, digits, '.', '_' and '-'"));
+    }
+  }
+  if (request.has_partition() && request.partition() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("partition: must be 0 or more, got ", request.partition()));
+  }
+  return absl::OkStatus();
+}
+
+broker::RecordView ToRecordView(const kafka_sidecar::v1::ProduceRequest& request,
+                                HeaderViews& headers) {
+  headers.clear();
+  for (const kafka_sidecar::v1::Header& header : request.headers()) {
+    headers.push_back({header.key(), header.value()});
+  }
+  broker::RecordView view;
+  view.topic = request.topic();
+  if (request.has_key()) view.key = request.key();
+  view.value = request.value();
+  view.headers = headers;
+  if (request.has_partition()) view.partition = request.partition();
+  return view;
+}
+
+void FillProduceResponse(const broker::DeliveryReport& report,
+                         kafka_sidecar::v1::ProduceResponse* response) {
+  response->set_partition(report.partition);
+  response->set_offset(report.offset);
+  if (!report.status.ok()) ToProtoError(report.status, response->mutable_error());
+}
+
+}  // namespace kafka_sidecar::sidecar

@@ -1,0 +1,192 @@
+#include "sidecar/produce_stream_reactor.h"
+
+#include <utility>
+
+#include "sidecar/produce_request.h"
+
+namespace kafka_sidecar::sidecar {
+
+using kafka_sidecar::v1::ProduceResponse;
+
+void ProduceStreamRegistry::DrainAll() {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+  for (ProduceStreamReactor* stream : streams_) stream->Drain();
+}
+
+bool ProduceStreamRegistry::draining() const {
+  absl::MutexLock lock(&mu_);
+  return draining_;
+}
+
+bool ProduceStreamRegistry::WaitUntilEmpty(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  auto empty = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return streams_.empty(); };
+  return mu_.AwaitWithDeadline(absl::Condition(&empty), deadline);
+}
+
+bool ProduceStreamRegistry::Add(ProduceStreamReactor* stream) {
+  absl::MutexLock lock(&mu_);
+  streams_.insert(stream);
+  return draining_;
+}
+
+void ProduceStreamRegistry::Remove(ProduceStreamReactor* stream) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(stream);
+}
+
+ProduceStreamReactor::ProduceStreamReactor(broker::Producer& producer, int max_pending,
+                                           ProduceStreamRegistry& registry)
+    : producer_(producer), max_pending_(max_pending), registry_(registry) {
+  const bool draining = registry_.Add(this);
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = draining;
+  }
+  Pump();
+}
+
+void ProduceStreamReactor::Drain() {
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = true;
+  }
+  Pump();
+}
+
+void ProduceStreamReactor::OnReadDone(bool ok) {
+  bool accepted = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!ok) reads_done_ = true;
+    if (ok && !finished_) {
+      // Counted before the producer sees it, so the stream cannot finish under it.
+      ++in_kafka_;
+      accepted = true;
+    }
+    if (!accepted) read_in_flight_ = false;
+  }
+  if (!accepted) {
+    Pump();
+    return;
+  }
+
+  const uint64_t request_id = request_.request_id();
+  auto answer = [this, request_id, topic = request_.topic()](const broker::DeliveryReport& report) {
+    ProduceResponse response;
+    response.set_request_id(request_id);
+    response.set_topic(topic);
+    FillProduceResponse(report, &response);
+    Respond(std::move(response));
+  };
+  absl::Status valid = ValidateProduceRequest(request_);
+  bool draining;
+  {
+    absl::MutexLock lock(&mu_);
+    draining = draining_;
+  }
+  if (!valid.ok()) {
+    answer(broker::DeliveryReport{valid});
+  } else if (draining) {
+    answer(broker::DeliveryReport{
+        absl::UnavailableError("the sidecar is shutting down; the record was not produced")});
+  } else {
+    HeaderViews headers;
+    producer_.Produce(ToRecordView(request_, headers), std::move(answer));
+  }
+  {
+    // Only now may request_ be read into again.
+    absl::MutexLock lock(&mu_);
+    read_in_flight_ = false;
+  }
+  Pump();
+}
+
+void ProduceStreamReactor::OnWriteDone(bool ok) {
+  {
+    absl::MutexLock lock(&mu_);
+    write_in_flight_ = false;
+    if (!ok) {
+      // The app is gone; what Kafka still answers has nowhere to go.
+      broken_ = true;
+      responses_.clear();
+    }
+  }
+  Pump();
+}
+
+void ProduceStreamReactor::OnDone() {
+  registry_.Remove(this);
+  delete this;
+}
+
+void ProduceStreamReactor::Respond(ProduceResponse response) {
+  {
+    absl::MutexLock lock(&mu_);
+    --in_kafka_;
+    if (!broken_) responses_.push_back(std::move(response));
+  }
+  Pump();
+}
+
+ProduceStreamReactor::Actions ProduceStreamReactor::NextActions() {
+  Actions actions;
+  if (finished_) return actions;
+  if (!write_in_flight_ && !broken_ && !responses_.empty()) {
+    writing_ = std::move(responses_.front());
+    responses_.pop_front();
+    write_in_flight_ = true;
+    actions.write = true;
+    // More answers are ready: let gRPC coalesce this one with the next.
+    actions.write_buffer_hint = !responses_.empty();
+  }
+  if (!read_in_flight_ && !reads_done_ && !draining_ && pending() < max_pending_) {
+    read_in_flight_ = true;
+    actions.read = true;
+  }
+  if (pending() == 0 && (reads_done_ || draining_ || broken_)) {
+    finished_ = true;
+    actions.finish = true;
+    if (broken_) {
+      actions.finish_status = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    } else if (draining_ && !reads_done_) {
+      actions.finish_status =
+          grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       "the sidecar is shutting down; every accepted record was answered");
+    }
+  }
+  return actions;
+}
+
+void ProduceStreamReactor::Pump() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (pumping_) return;  // the pumping thread will see the new state
+    pumping_ = true;
+  }
+  while (true) {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      actions = NextActions();
+      if (!actions.read && !actions.write && !actions.finish) {
+        pumping_ = false;
+        return;
+      }
+    }
+    if (actions.write) {
+      grpc::WriteOptions options;
+      if (actions.write_buffer_hint) options.set_buffer_hint();
+      StartWrite(&writing_, options);
+    }
+    if (actions.read) StartRead(&request_);
+    if (actions.finish) {
+      // OnDone may delete this at any moment from here on: touch nothing.
+      Finish(actions.finish_status);
+      return;
+    }
+  }
+}
+
+}  // namespace kafka_sidecar::sidecar
