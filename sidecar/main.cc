@@ -30,6 +30,10 @@ DEFINE_int32(shutdown_grace_ms, 10000,
              "on SIGTERM, how long Kafka gets to acknowledge the records already accepted");
 DEFINE_int32(embedded_partitions, 6,
              "with --brokers=embedded: partitions of each topic created on first use");
+DECLARE_bool(help);
+DECLARE_bool(helpshort);
+DECLARE_string(helpmatch);
+
 DEFINE_int32(embedded_brokers, 3, "with --brokers=embedded: number of in-memory brokers");
 
 namespace kafka_sidecar::sidecar {
@@ -130,9 +134,15 @@ int main(int argc, char** argv) {
       "a gRPC sidecar for Kafka: produce with backpressure, consume with per-record acks.\n"
       "  kafka_sidecar --brokers=kafka-1:9092,kafka-2:9092 [--listen=127.0.0.1:50051]\n"
       "  kafka_sidecar --brokers=embedded      (in-memory Kafka, for trying things)\n"
-      "Flags of this program: --helpshort. Every flag: --helpfull.");
+      "Every flag, the libraries' too: --helpfull.");
   gflags::SetVersionString("0.1.0");
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  gflags::ParseCommandLineNonHelpFlags(&argc, &argv, true);
+  if (FLAGS_help || FLAGS_helpshort) {
+    // --help shows this program's flags, not those of every library linked in (--helpfull).
+    FLAGS_help = FLAGS_helpshort = false;
+    FLAGS_helpmatch = "sidecar/main";
+  }
+  gflags::HandleCommandLineHelpFlags();
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
   if (argc > 1) {
@@ -143,7 +153,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<kafka_sidecar::sidecar::SidecarConfig> config =
       kafka_sidecar::sidecar::ConfigFromFlags();
   if (!config.ok()) {
-    std::cerr << "kafka-sidecar: " << config.status().message() << "\n(see --helpshort)\n";
+    std::cerr << "kafka-sidecar: " << config.status().message() << "\n(see --help)\n";
     return kafka_sidecar::sidecar::kExitBadFlags;
   }
   return kafka_sidecar::sidecar::Run(*config);
