@@ -1,0 +1,164 @@
+#include "testing/kafka_test_client.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <atomic>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+
+namespace kafka_sidecar::testing {
+namespace {
+
+struct Deleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+  void operator()(rd_kafka_topic_partition_list_t* list) const {
+    rd_kafka_topic_partition_list_destroy(list);
+  }
+  void operator()(rd_kafka_message_t* message) const { rd_kafka_message_destroy(message); }
+};
+
+absl::StatusOr<std::unique_ptr<rd_kafka_t, Deleter>> NewClient(
+    rd_kafka_type_t type, const std::vector<std::pair<std::string, std::string>>& settings,
+    void (*dr)(rd_kafka_t*, const rd_kafka_message_t*, void*) = nullptr) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char error[512];
+  for (const auto& [name, value] : settings) {
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof(error)) !=
+        RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return absl::InvalidArgumentError(error);
+    }
+  }
+  if (dr != nullptr) rd_kafka_conf_set_dr_msg_cb(conf, dr);
+  rd_kafka_t* rk = rd_kafka_new(type, conf, error, sizeof(error));
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return absl::InvalidArgumentError(error);
+  }
+  return std::unique_ptr<rd_kafka_t, Deleter>(rk);
+}
+
+struct DirectState {
+  std::atomic<int64_t> delivered{0};
+  std::atomic<int64_t> failed{0};
+  std::atomic<int> first_error{0};
+};
+
+void CountDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
+  auto* state = static_cast<DirectState*>(message->_private);
+  if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    state->failed++;
+    state->first_error = message->err;
+  }
+  state->delivered++;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ConsumedRecord>> ReadTopic(const std::string& bootstrap,
+                                                      const std::string& topic, size_t count,
+                                                      absl::Duration timeout) {
+  auto consumer = NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
+                                                {"group.id", "kafka-sidecar-test-reader"},
+                                                {"enable.auto.commit", "false"},
+                                                {"fetch.wait.max.ms", "10"}});
+  if (!consumer.ok()) return consumer.status();
+  rd_kafka_t* rk = consumer->get();
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const absl::Time deadline = absl::Now() + timeout;
+  int partitions = 0;
+  // The topic may be new: wait until the cluster lists its partitions.
+  while (partitions == 0 && absl::Now() < deadline) {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+    if (rd_kafka_metadata(rk, 0, rkt, &metadata, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        partitions = metadata->topics[0].partition_cnt;
+      }
+      rd_kafka_metadata_destroy(metadata);
+    }
+    rd_kafka_topic_destroy(rkt);
+  }
+  if (partitions == 0) return absl::NotFoundError(absl::StrCat("topic ", topic, " not found"));
+
+  std::unique_ptr<rd_kafka_topic_partition_list_t, Deleter> assignment(
+      rd_kafka_topic_partition_list_new(partitions));
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_assign(rk, assignment.get());
+
+  std::vector<ConsumedRecord> records;
+  while (records.size() < count && absl::Now() < deadline) {
+    std::unique_ptr<rd_kafka_message_t, Deleter> message(rd_kafka_consumer_poll(rk, 100));
+    if (message == nullptr || message->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    ConsumedRecord& record = records.emplace_back();
+    record.partition = message->partition;
+    record.offset = message->offset;
+    if (message->key != nullptr) {
+      record.key = std::string(static_cast<const char*>(message->key), message->key_len);
+    }
+    if (message->payload != nullptr) {
+      record.value.assign(static_cast<const char*>(message->payload), message->len);
+    }
+    rd_kafka_headers_t* headers = nullptr;
+    if (rd_kafka_message_headers(message.get(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name;
+      const void* value;
+      size_t size;
+      for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+                         RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++i) {
+        record.headers.emplace_back(
+            name, value == nullptr ? "" : std::string(static_cast<const char*>(value), size));
+      }
+    }
+  }
+  rd_kafka_consumer_close(rk);
+  if (records.size() < count) {
+    return absl::DeadlineExceededError(absl::StrCat("read ", records.size(), " of ", count,
+                                                    " records of ", topic, " in ", absl::FormatDuration(timeout)));
+  }
+  return records;
+}
+
+absl::StatusOr<absl::Duration> ProduceDirect(const std::string& bootstrap,
+                                             const std::string& topic, int64_t count,
+                                             size_t value_size) {
+  DirectState state;
+  auto producer = NewClient(RD_KAFKA_PRODUCER,
+                            {{"bootstrap.servers", bootstrap},
+                             {"enable.idempotence", "true"},
+                             {"acks", "all"},
+                             {"queue.buffering.max.messages", "1000000"}},
+                            &CountDelivery);
+  if (!producer.ok()) return producer.status();
+  rd_kafka_t* rk = producer->get();
+  const std::string value(value_size, 'v');
+  const absl::Time start = absl::Now();
+  for (int64_t i = 0; i < count; ++i) {
+    const std::string key = absl::StrCat("key-", i % 1000);
+    while (true) {
+      rd_kafka_resp_err_t err = rd_kafka_producev(
+          rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_KEY(key.data(), key.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+          RD_KAFKA_V_OPAQUE(&state), RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return absl::InternalError(rd_kafka_err2str(err));
+      rd_kafka_poll(rk, 10);
+    }
+    rd_kafka_poll(rk, 0);
+  }
+  while (state.delivered < count) rd_kafka_poll(rk, 100);
+  const absl::Duration elapsed = absl::Now() - start;
+  if (state.failed > 0) {
+    return absl::InternalError(
+        absl::StrCat(state.failed.load(), " records failed: ",
+                     rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(state.first_error.load()))));
+  }
+  return elapsed;
+}
+
+}  // namespace kafka_sidecar::testing

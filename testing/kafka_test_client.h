@@ -1,0 +1,41 @@
+#ifndef KAFKA_SIDECAR_TESTING_KAFKA_TEST_CLIENT_H_
+#define KAFKA_SIDECAR_TESTING_KAFKA_TEST_CLIENT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+// Plain librdkafka clients for tests and benchmarks. They use librdkafka directly, not the
+// project's broker/ code, so that what the sidecar wrote is checked by an independent client.
+
+namespace kafka_sidecar::testing {
+
+struct ConsumedRecord {
+  int32_t partition = -1;
+  int64_t offset = -1;
+  std::optional<std::string> key;  // nullopt: null key
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Reads `topic` from the beginning of every partition (no consumer group) until `count`
+// records have arrived or `timeout` passes. DEADLINE_EXCEEDED names how many arrived.
+absl::StatusOr<std::vector<ConsumedRecord>> ReadTopic(const std::string& bootstrap,
+                                                      const std::string& topic, size_t count,
+                                                      absl::Duration timeout);
+
+// Produces `count` records of `value_size` bytes to `topic` (idempotent, acks=all, the
+// sidecar's settings) and waits for every delivery report. Returns the time from the first
+// produce to the last report; an error when a record failed.
+absl::StatusOr<absl::Duration> ProduceDirect(const std::string& bootstrap,
+                                             const std::string& topic, int64_t count,
+                                             size_t value_size);
+
+}  // namespace kafka_sidecar::testing
+
+#endif  // KAFKA_SIDECAR_TESTING_KAFKA_TEST_CLIENT_H_

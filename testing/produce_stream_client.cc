@@ -1,0 +1,32 @@
+#include "testing/produce_stream_client.h"
+
+#include <chrono>
+#include <thread>
+
+namespace kafka_sidecar::testing {
+
+using kafka_sidecar::v1::ProduceRequest;
+using kafka_sidecar::v1::ProduceResponse;
+
+ProduceStreamResult RunProduceStream(kafka_sidecar::v1::KafkaSidecar::Stub& stub,
+                                     const std::vector<ProduceRequest>& requests,
+                                     int deadline_seconds) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(deadline_seconds));
+  auto stream = stub.ProduceStream(&context);
+  ProduceStreamResult result;
+  std::thread writer([&] {
+    for (const ProduceRequest& request : requests) {
+      if (!stream->Write(request)) return;
+      ++result.written;
+    }
+    stream->WritesDone();
+  });
+  ProduceResponse response;
+  while (stream->Read(&response)) result.responses.push_back(response);
+  writer.join();
+  result.status = stream->Finish();
+  return result;
+}
+
+}  // namespace kafka_sidecar::testing

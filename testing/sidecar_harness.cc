@@ -1,0 +1,60 @@
+#include "testing/sidecar_harness.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "broker/rdkafka_producer.h"
+
+namespace kafka_sidecar::testing {
+
+absl::StatusOr<std::unique_ptr<SidecarHarness>> SidecarHarness::Start(Options options) {
+  std::unique_ptr<SidecarHarness> harness(new SidecarHarness());
+  absl::StatusOr<std::unique_ptr<broker::EmbeddedCluster>> cluster =
+      broker::EmbeddedCluster::Create(options.brokers);
+  if (!cluster.ok()) return cluster.status();
+  harness->cluster_ = *std::move(cluster);
+
+  broker::RdKafkaProducerOptions producer_options;
+  producer_options.bootstrap_servers = harness->cluster_->bootstrap_servers();
+  producer_options.settings = std::move(options.kafka_settings);
+  absl::StatusOr<std::unique_ptr<broker::RdKafkaProducer>> producer =
+      broker::RdKafkaProducer::Create(std::move(producer_options));
+  if (!producer.ok()) return producer.status();
+  harness->producer_ = std::make_unique<CountingProducer>(*std::move(producer));
+
+  sidecar::SidecarConfig config;
+  config.listen = "127.0.0.1:0";
+  config.brokers = harness->cluster_->bootstrap_servers();
+  config.max_pending_produces = options.max_pending_produces;
+  config.shutdown_grace = options.shutdown_grace;
+  if (absl::Status valid = sidecar::ValidateConfig(config); !valid.ok()) return valid;
+  absl::StatusOr<std::unique_ptr<sidecar::SidecarServer>> server =
+      sidecar::SidecarServer::Start(config, *harness->producer_);
+  if (!server.ok()) return server.status();
+  harness->server_ = *std::move(server);
+
+  harness->stub_ = kafka_sidecar::v1::KafkaSidecar::NewStub(
+      grpc::CreateChannel(harness->target(), grpc::InsecureChannelCredentials()));
+  return harness;
+}
+
+SidecarHarness::~SidecarHarness() {
+  // The server drains into the producer, which needs the cluster: stop in that order.
+  server_.reset();
+  producer_.reset();
+  cluster_.reset();
+}
+
+std::string SidecarHarness::target() const {
+  return absl::StrCat("127.0.0.1:", server_->port());
+}
+
+void SidecarHarness::SetAllBrokersDown() {
+  for (int id = 1; id <= cluster_->broker_count(); ++id) cluster_->SetBrokerDown(id);
+}
+
+void SidecarHarness::SetAllBrokersUp() {
+  for (int id = 1; id <= cluster_->broker_count(); ++id) cluster_->SetBrokerUp(id);
+}
+
+}  // namespace kafka_sidecar::testing
