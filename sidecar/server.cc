@@ -33,7 +33,7 @@ absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Start(const Sideca
 SidecarServer::~SidecarServer() { Shutdown(); }
 
 void SidecarServer::Shutdown() {
-  if (shut_down_) return;
+  if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
   const absl::Time start = absl::Now();
   LOG(INFO) << "[server] shutting down: no new records; Kafka gets " << config_.shutdown_grace

@@ -161,4 +161,24 @@ absl::StatusOr<absl::Duration> ProduceDirect(const std::string& bootstrap,
   return elapsed;
 }
 
+absl::StatusOr<int64_t> CountRecords(const std::string& bootstrap, const std::string& topic,
+                                     int partitions) {
+  auto client = NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
+                                              {"group.id", "kafka-sidecar-test-counter"}});
+  if (!client.ok()) return client.status();
+  int64_t total = 0;
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0;
+    int64_t high = 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(client->get(), topic.c_str(), p, &low, &high, 10000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat("watermarks of ", topic, "/", p, ": ",
+                                                 rd_kafka_err2str(err)));
+    }
+    total += high;
+  }
+  return total;
+}
+
 }  // namespace kafka_sidecar::testing

@@ -36,6 +36,11 @@ absl::StatusOr<absl::Duration> ProduceDirect(const std::string& bootstrap,
                                              const std::string& topic, int64_t count,
                                              size_t value_size);
 
+// The sum over `topic`'s partitions of the log end offset: how many records it holds (when
+// none was ever deleted).
+absl::StatusOr<int64_t> CountRecords(const std::string& bootstrap, const std::string& topic,
+                                     int partitions);
+
 }  // namespace kafka_sidecar::testing
 
 #endif  // KAFKA_SIDECAR_TESTING_KAFKA_TEST_CLIENT_H_

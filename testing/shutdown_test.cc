@@ -1,0 +1,127 @@
+// SIGTERM to the real sidecar process while a produce stream is busy: every record it accepted
+// is answered before it exits, what Kafka holds is exactly what was answered, and it exits 0
+// within the grace.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "broker/embedded_cluster.h"
+#include "proto/health.grpc.pb.h"
+#include "proto/kafka_sidecar.grpc.pb.h"
+#include "testing/kafka_test_client.h"
+#include "testing/subprocess.h"
+
+namespace kafka_sidecar::testing {
+namespace {
+
+using kafka_sidecar::v1::ProduceRequest;
+using kafka_sidecar::v1::ProduceResponse;
+
+constexpr int kPartitions = 6;
+constexpr int kGraceMs = 5000;
+
+// Waits until the sidecar at `target` says SERVING, or `timeout` passes.
+bool WaitForServing(const std::string& target, absl::Duration timeout) {
+  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (!channel->WaitForConnected(absl::ToChronoTime(deadline))) return false;
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(deadline));
+    context.set_wait_for_ready(true);
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    if (health->Check(&context, request, &response).ok() &&
+        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST(ShutdownTest, SigtermDuringBusyStreamAnswersEveryAcceptedRecord) {
+  absl::StatusOr<std::unique_ptr<broker::EmbeddedCluster>> cluster =
+      broker::EmbeddedCluster::Create(3);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_TRUE((*cluster)->CreateTopic("busy", kPartitions).ok());
+
+  const std::string socket = UnixSocketPath("shutdown");
+  const std::string target = "unix:" + socket;
+  absl::StatusOr<std::unique_ptr<Subprocess>> sidecar = Subprocess::Start(
+      {"sidecar/kafka_sidecar", "--brokers=" + (*cluster)->bootstrap_servers(),
+       "--listen=" + target, absl::StrCat("--shutdown_grace_ms=", kGraceMs)},
+      std::string(std::getenv("TEST_TMPDIR")) + "/sidecar.log");
+  ASSERT_TRUE(sidecar.ok()) << sidecar.status();
+  ASSERT_TRUE(WaitForServing(target, absl::Seconds(30))) << (*sidecar)->Log();
+
+  auto stub = kafka_sidecar::v1::KafkaSidecar::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto stream = stub->ProduceStream(&context);
+  std::atomic<bool> stop_writing{false};
+  std::thread writer([&] {
+    // Writes until the sidecar stops taking records (or a generous bound).
+    for (uint64_t id = 1; id <= 2'000'000 && !stop_writing; ++id) {
+      ProduceRequest request;
+      request.set_topic("busy");
+      request.set_request_id(id);
+      request.set_key(absl::StrCat("k", id % 100));
+      request.set_value(std::string(100, 'v'));
+      if (!stream->Write(request)) return;
+    }
+    stream->WritesDone();
+  });
+
+  constexpr size_t kAnswersBeforeSignal = 5000;
+  absl::flat_hash_set<uint64_t> answered;
+  size_t failed = 0;
+  absl::Time signalled;
+  ProduceResponse response;
+  while (stream->Read(&response)) {
+    EXPECT_TRUE(answered.insert(response.request_id()).second)
+        << "two answers for " << response.request_id();
+    if (response.has_error()) {
+      // Only a record read after the drain began may fail: it was refused, not produced.
+      ++failed;
+      EXPECT_EQ(response.error().code(), grpc::StatusCode::UNAVAILABLE);
+      EXPECT_THAT(response.error().message(), ::testing::HasSubstr("not produced"));
+    }
+    if (answered.size() == kAnswersBeforeSignal) {
+      (*sidecar)->Signal(SIGTERM);
+      signalled = absl::Now();
+    }
+  }
+  stop_writing = true;
+  writer.join();
+  grpc::Status status = stream->Finish();
+  ASSERT_GE(answered.size(), kAnswersBeforeSignal);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("shutting down"));
+
+  absl::StatusOr<int> code = (*sidecar)->Wait(absl::Milliseconds(kGraceMs) + absl::Seconds(5));
+  ASSERT_TRUE(code.ok()) << code.status() << "\n" << (*sidecar)->Log();
+  EXPECT_EQ(*code, 0) << (*sidecar)->Log();
+  EXPECT_LT(absl::Now() - signalled, absl::Milliseconds(kGraceMs) + absl::Seconds(3));
+
+  // Kafka was up throughout: everything produced was acknowledged, and Kafka holds exactly the
+  // records answered with success, no more (nothing written without an answer).
+  EXPECT_LE(failed, 1u) << "at most the one record read as the drain began is refused";
+  absl::StatusOr<int64_t> in_kafka =
+      CountRecords((*cluster)->bootstrap_servers(), "busy", kPartitions);
+  ASSERT_TRUE(in_kafka.ok()) << in_kafka.status();
+  EXPECT_EQ(*in_kafka, static_cast<int64_t>(answered.size() - failed));
+}
+
+}  // namespace
+}  // namespace kafka_sidecar::testing
