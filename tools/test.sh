@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds and runs every test. Extra arguments go to `bazel test`
+# (for example --config=asan). The last line is "N passed, N failed[, N skipped]", counting
+# test cases (a test target that crashed, timed out or did not build counts as one failure).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+tools/install_deps.sh || exit 1
+
+log="$(mktemp -t kafka-sidecar-test.XXXXXX.log)"
+bazel test //... "$@" 2>&1 | tee "$log"
+bazel_status=${PIPESTATUS[0]}
+testlogs="$(bazel info bazel-testlogs "$@" 2>/dev/null)"
+
+passed=0 failed=0 skipped=0
+# Bazel's summary: one line per test target, "//pkg:target  [(cached)] STATUS [in Ns]".
+while read -r target status; do
+  xml="$testlogs/$(echo "${target#//}" | tr ':' '/')/test.xml"
+  tests=0 failures=0 errors=0 disabled=0
+  if [ -f "$xml" ]; then
+    header="$(grep -m1 -o '<testsuites [^>]*>' "$xml" || true)"
+    for field in tests failures errors disabled; do
+      value="$(echo "$header" | sed -n "s/.* $field=\"\([0-9]*\)\".*/\1/p")"
+      printf -v "$field" '%s' "${value:-0}"
+    done
+  fi
+  case "$status" in
+    PASSED|FLAKY)
+      if [ "$tests" -gt 0 ]; then
+        passed=$((passed + tests - disabled)); skipped=$((skipped + disabled))
+      else
+        passed=$((passed + 1))
+      fi ;;
+    *)
+      bad=$((failures + errors))
+      [ "$bad" -gt 0 ] || bad=1
+      failed=$((failed + bad))
+      [ "$tests" -gt 0 ] && passed=$((passed + tests - disabled - failures - errors)) ;;
+  esac
+done < <(sed -n -E 's#^(//[^ ]+)[[:space:]]+(\(cached\)[[:space:]]+)?(PASSED|FLAKY|FAILED TO BUILD|FAILED|TIMEOUT|NO STATUS|INCOMPLETE|REMOTE FAILURE)( in .*)?$#\1 \3#p' "$log" | sed 's/ TO BUILD$//; s/ STATUS$//')
+
+if [ "$bazel_status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1  # the build itself failed before any test ran
+fi
+summary="$passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
+echo "$summary"
+[ "$failed" -eq 0 ]
