@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "broker/embedded_cluster.h"
 #include "broker/rdkafka_producer.h"
 #include "broker/topic_creating_producer.h"
@@ -145,6 +146,9 @@ int main(int argc, char** argv) {
   gflags::HandleCommandLineHelpFlags();
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
+  // Debian's abseil is built with deadlock detection on, which walks a lock graph on every
+  // Mutex::Lock; tests keep it, production does not pay for it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (argc > 1) {
     std::cerr << "kafka-sidecar: unexpected argument '" << argv[1] << "' (flags start with --)\n";
     return kafka_sidecar::sidecar::kExitBadFlags;

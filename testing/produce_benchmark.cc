@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "broker/embedded_cluster.h"
@@ -27,6 +28,7 @@ DEFINE_int32(value_size, 100, "bytes per record value");
 DEFINE_int32(partitions, 6, "partitions of each benchmark topic");
 DEFINE_string(max_pending, "1000,10000",
               "the --max_pending_produces values to measure the sidecar with");
+DEFINE_string(streams, "1,4", "numbers of concurrent ProduceStreams to measure");
 
 namespace kafka_sidecar::testing {
 namespace {
@@ -34,9 +36,11 @@ namespace {
 using kafka_sidecar::v1::ProduceRequest;
 using kafka_sidecar::v1::ProduceResponse;
 
-// Streams FLAGS_records through a sidecar on `cluster`; returns the time to the last answer.
+// Sends FLAGS_records through a sidecar on `cluster` over `streams` concurrent ProduceStreams;
+// returns the time to the last answer.
 absl::StatusOr<absl::Duration> ProduceThroughSidecar(broker::EmbeddedCluster& cluster,
-                                                     const std::string& topic, int max_pending) {
+                                                     const std::string& topic, int max_pending,
+                                                     int streams) {
   broker::RdKafkaProducerOptions options;
   options.bootstrap_servers = cluster.bootstrap_servers();
   auto producer = broker::RdKafkaProducer::Create(options);
@@ -50,36 +54,48 @@ absl::StatusOr<absl::Duration> ProduceThroughSidecar(broker::EmbeddedCluster& cl
 
   auto stub = kafka_sidecar::v1::KafkaSidecar::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", (*server)->port()), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
-  auto stream = stub->ProduceStream(&context);
   const std::string value(FLAGS_value_size, 'v');
+  const int64_t per_stream = FLAGS_records / streams;
+  std::vector<absl::Status> results(streams);
   const absl::Time start = absl::Now();
-  std::thread writer([&] {
-    ProduceRequest request;
-    request.set_topic(topic);
-    request.set_value(value);
-    for (int64_t i = 0; i < FLAGS_records; ++i) {
-      request.set_request_id(i);
-      request.set_key(absl::StrCat("key-", i % 1000));
-      // As a throughput-minded app would: let gRPC coalesce messages; WritesDone flushes.
-      if (!stream->Write(request, grpc::WriteOptions().set_buffer_hint())) return;
-    }
-    stream->WritesDone();
-  });
-  int64_t answered = 0;
-  int64_t failed = 0;
-  ProduceResponse response;
-  while (stream->Read(&response)) {
-    ++answered;
-    if (response.has_error()) ++failed;
+  std::vector<std::thread> clients;
+  for (int s = 0; s < streams; ++s) {
+    clients.emplace_back([&, s] {
+      grpc::ClientContext context;
+      auto stream = stub->ProduceStream(&context);
+      std::thread writer([&] {
+        ProduceRequest request;
+        request.set_topic(topic);
+        request.set_value(value);
+        for (int64_t i = 0; i < per_stream; ++i) {
+          request.set_request_id(i);
+          request.set_key(absl::StrCat("key-", i % 1000));
+          // As a throughput-minded app would: let gRPC coalesce messages; WritesDone flushes.
+          if (!stream->Write(request, grpc::WriteOptions().set_buffer_hint())) return;
+        }
+        stream->WritesDone();
+      });
+      int64_t answered = 0;
+      int64_t failed = 0;
+      ProduceResponse response;
+      while (stream->Read(&response)) {
+        ++answered;
+        if (response.has_error()) ++failed;
+      }
+      writer.join();
+      grpc::Status status = stream->Finish();
+      if (!status.ok()) {
+        results[s] = absl::InternalError(status.error_message());
+      } else if (answered != per_stream || failed != 0) {
+        results[s] = absl::InternalError(
+            absl::StrCat(answered, " answers, ", failed, " failed, of ", per_stream));
+      }
+    });
   }
+  for (std::thread& client : clients) client.join();
   const absl::Duration elapsed = absl::Now() - start;
-  writer.join();
-  grpc::Status status = stream->Finish();
-  if (!status.ok()) return absl::InternalError(status.error_message());
-  if (answered != FLAGS_records || failed != 0) {
-    return absl::InternalError(
-        absl::StrCat(answered, " answers, ", failed, " failed, of ", FLAGS_records));
+  for (const absl::Status& result : results) {
+    if (!result.ok()) return result;
   }
   return elapsed;
 }
@@ -111,18 +127,25 @@ int Run() {
   const double direct_rate = static_cast<double>(FLAGS_records) / absl::ToDoubleSeconds(*direct);
   PrintRow("direct librdkafka producer", *direct, 0);
 
-  for (absl::string_view item : absl::StrSplit(FLAGS_max_pending, ',', absl::SkipEmpty())) {
-    int max_pending = 0;
-    if (!absl::SimpleAtoi(item, &max_pending)) continue;
-    const std::string topic = absl::StrCat("bench-sidecar-", max_pending);
-    (*cluster)->CreateTopic(topic, FLAGS_partitions).IgnoreError();
-    auto sidecar = ProduceThroughSidecar(**cluster, topic, max_pending);
-    if (!sidecar.ok()) {
-      std::fprintf(stderr, "sidecar: %s\n", sidecar.status().ToString().c_str());
-      return 1;
+  for (absl::string_view streams_item : absl::StrSplit(FLAGS_streams, ',', absl::SkipEmpty())) {
+    for (absl::string_view item : absl::StrSplit(FLAGS_max_pending, ',', absl::SkipEmpty())) {
+      int max_pending = 0;
+      int streams = 0;
+      if (!absl::SimpleAtoi(item, &max_pending) || !absl::SimpleAtoi(streams_item, &streams) ||
+          streams < 1) {
+        std::fprintf(stderr, "bad --max_pending or --streams\n");
+        return 2;
+      }
+      const std::string topic = absl::StrCat("bench-sidecar-", streams, "-", max_pending);
+      (*cluster)->CreateTopic(topic, FLAGS_partitions).IgnoreError();
+      auto sidecar = ProduceThroughSidecar(**cluster, topic, max_pending, streams);
+      if (!sidecar.ok()) {
+        std::fprintf(stderr, "sidecar: %s\n", sidecar.status().ToString().c_str());
+        return 1;
+      }
+      PrintRow(absl::StrCat("sidecar ", streams, " stream(s), pending<=", max_pending), *sidecar,
+               direct_rate);
     }
-    PrintRow(absl::StrCat("sidecar ProduceStream, pending<=", max_pending), *sidecar,
-             direct_rate);
   }
   return 0;
 }
@@ -135,5 +158,7 @@ int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
   FLAGS_minloglevel = 1;
   google::InitGoogleLogging(argv[0]);
+  // As the sidecar's main does: Debian's abseil checks every lock for deadlock cycles.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   return kafka_sidecar::testing::Run();
 }
