@@ -9,25 +9,42 @@
 #include "absl/synchronization/mutex.h"
 #include "broker/embedded_cluster.h"
 #include "broker/producer.h"
+#include "broker/topic_creator.h"
 
 namespace kafka_sidecar::broker {
 
-// For the embedded cluster: creates each topic with `partitions` partitions the first time a
-// record names it, then hands the record on to `inner`. (The mock brokers would otherwise
-// create it with their own fixed partition count.) Thread-safe.
-class TopicCreatingProducer final : public Producer {
+// The embedded cluster's topic policy: each topic is created with `partitions` partitions the
+// first time the sidecar names it. (The mock brokers would otherwise create it with their own
+// fixed partition count, or not at all for consumers.) Thread-safe.
+class EmbeddedTopics final : public TopicCreator {
  public:
-  TopicCreatingProducer(EmbeddedCluster& cluster, int partitions, std::unique_ptr<Producer> inner);
+  EmbeddedTopics(EmbeddedCluster& cluster, int partitions)
+      : cluster_(cluster), partitions_(partitions) {}
 
-  void Produce(const RecordView& record, DeliveryCallback done) override;
-  absl::Status Drain(absl::Duration timeout) override { return inner_->Drain(timeout); }
+  void EnsureTopic(absl::string_view topic) override;
 
  private:
   EmbeddedCluster& cluster_;
   const int partitions_;
-  const std::unique_ptr<Producer> inner_;
   absl::Mutex mu_;
-  absl::flat_hash_set<std::string> known_topics_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> known_ ABSL_GUARDED_BY(mu_);
+};
+
+// Ensures each record's topic through `creator`, then hands the record on to `inner`.
+class TopicCreatingProducer final : public Producer {
+ public:
+  TopicCreatingProducer(TopicCreator& creator, std::unique_ptr<Producer> inner)
+      : creator_(creator), inner_(std::move(inner)) {}
+
+  void Produce(const RecordView& record, DeliveryCallback done) override {
+    if (!record.topic.empty()) creator_.EnsureTopic(record.topic);
+    inner_->Produce(record, std::move(done));
+  }
+  absl::Status Drain(absl::Duration timeout) override { return inner_->Drain(timeout); }
+
+ private:
+  TopicCreator& creator_;
+  const std::unique_ptr<Producer> inner_;
 };
 
 }  // namespace kafka_sidecar::broker

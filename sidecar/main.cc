@@ -88,9 +88,12 @@ int Run(const SidecarConfig& config) {
     return kExitBadFlags;
   }
   std::unique_ptr<broker::Producer> producer = *std::move(rdkafka);
+  std::unique_ptr<broker::EmbeddedTopics> embedded_topics;
   if (cluster != nullptr) {
-    producer = std::make_unique<broker::TopicCreatingProducer>(
-        *cluster, config.embedded_partitions, std::move(producer));
+    embedded_topics =
+        std::make_unique<broker::EmbeddedTopics>(*cluster, config.embedded_partitions);
+    producer = std::make_unique<broker::TopicCreatingProducer>(*embedded_topics,
+                                                               std::move(producer));
   }
 
   absl::StatusOr<std::unique_ptr<SidecarServer>> server = SidecarServer::Start(config, *producer);

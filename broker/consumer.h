@@ -1,0 +1,84 @@
+#ifndef KAFKA_SIDECAR_BROKER_CONSUMER_H_
+#define KAFKA_SIDECAR_BROKER_CONSUMER_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "broker/topic_partition.h"
+
+namespace kafka_sidecar::broker {
+
+struct Header {
+  std::string key;
+  std::string value;
+};
+
+// A record read from Kafka, owned.
+struct Message {
+  TopicPartition tp;
+  int64_t offset = -1;
+  std::optional<std::string> key;  // nullopt: a null key
+  std::string value;
+  std::vector<Header> headers;
+  int64_t timestamp_ms = -1;
+};
+
+// Told about group rebalances. Runs inside GroupConsumer::Poll (or Close), on the thread
+// that calls it.
+class RebalanceListener {
+ public:
+  virtual ~RebalanceListener() = default;
+  // `partitions` are now this member's; fetching starts from their committed offsets.
+  virtual void OnAssigned(const std::vector<TopicPartition>& partitions) = 0;
+  // `partitions` are about to go to another member: the last moment to commit them
+  // (CommitSync). `lost` means the group already gave them away (the session expired): a
+  // commit would fail.
+  virtual void OnRevoked(const std::vector<TopicPartition>& partitions, bool lost) = 0;
+};
+
+// The outcome of one asynchronous commit.
+using CommitCallback =
+    std::function<void(const absl::Status& status, const std::vector<PartitionOffset>& offsets)>;
+
+// One member of a Kafka consumer group. Not thread-safe: one thread makes every call.
+class GroupConsumer {
+ public:
+  virtual ~GroupConsumer() = default;
+
+  // Joins the group for `topics`. Rebalances reach `listener` (which must outlive the
+  // consumer) inside Poll.
+  virtual absl::Status Subscribe(const std::vector<std::string>& topics,
+                                 RebalanceListener* listener) = 0;
+
+  // Waits up to `timeout` for records and appends at most `max` to `out`. Returns OK, or the
+  // error Kafka reported: NOT_FOUND (a subscribed topic does not exist), PERMISSION_DENIED,
+  // UNAUTHENTICATED are permanent; UNAVAILABLE (brokers unreachable) is transient and
+  // librdkafka keeps retrying. Records may be appended even when an error is returned.
+  virtual absl::Status Poll(absl::Duration timeout, size_t max, std::vector<Message>& out) = 0;
+
+  // Stops or restarts fetching from `partitions` (records already fetched may still come).
+  virtual void Pause(const std::vector<TopicPartition>& partitions) = 0;
+  virtual void Resume(const std::vector<TopicPartition>& partitions) = 0;
+
+  // Commits `offsets` (each the next offset to read) without waiting; `done` runs inside a
+  // later Poll with the outcome.
+  virtual void CommitAsync(const std::vector<PartitionOffset>& offsets, CommitCallback done) = 0;
+  // Commits and waits for the outcome.
+  virtual absl::Status CommitSync(const std::vector<PartitionOffset>& offsets) = 0;
+
+  // Asks a broker for cluster metadata, waiting up to `timeout`: OK when Kafka answers.
+  virtual absl::Status CheckReachable(absl::Duration timeout) = 0;
+
+  // Leaves the group: the listener is told of the revocation first. Poll must not be called
+  // after.
+  virtual void Close() = 0;
+};
+
+}  // namespace kafka_sidecar::broker
+
+#endif  // KAFKA_SIDECAR_BROKER_CONSUMER_H_

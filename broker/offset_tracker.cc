@@ -1,0 +1,85 @@
+#include "broker/offset_tracker.h"
+
+#include <algorithm>
+
+namespace kafka_sidecar::broker {
+
+bool PartitionOffsets::Track(int64_t offset) {
+  if (next_.has_value() && offset < *next_) return false;
+  window_.push_back({offset, false});
+  next_ = offset + 1;
+  ++unacked_;
+  return true;
+}
+
+bool PartitionOffsets::Ack(int64_t offset) {
+  auto it = std::lower_bound(window_.begin(), window_.end(), offset,
+                             [](const Entry& e, int64_t o) { return e.offset < o; });
+  if (it == window_.end() || it->offset != offset || it->acked) return false;
+  it->acked = true;
+  --unacked_;
+  while (!window_.empty() && window_.front().acked) window_.pop_front();
+  return true;
+}
+
+std::optional<int64_t> PartitionOffsets::Committable() const {
+  if (!window_.empty()) return window_.front().offset;
+  return next_;
+}
+
+void OffsetTracker::Add(const TopicPartition& tp) { partitions_.try_emplace(tp); }
+
+void OffsetTracker::Remove(const TopicPartition& tp) { partitions_.erase(tp); }
+
+bool OffsetTracker::Track(const TopicPartition& tp, int64_t offset) {
+  auto it = partitions_.find(tp);
+  return it != partitions_.end() && it->second.offsets.Track(offset);
+}
+
+bool OffsetTracker::Ack(const TopicPartition& tp, int64_t offset) {
+  auto it = partitions_.find(tp);
+  return it != partitions_.end() && it->second.offsets.Ack(offset);
+}
+
+std::optional<PartitionOffset> OffsetTracker::Committable(const TopicPartition& tp) const {
+  auto it = partitions_.find(tp);
+  if (it == partitions_.end()) return std::nullopt;
+  std::optional<int64_t> offset = it->second.offsets.Committable();
+  if (!offset.has_value()) return std::nullopt;
+  if (it->second.committed.has_value() && *offset <= *it->second.committed) return std::nullopt;
+  return PartitionOffset{tp, *offset};
+}
+
+std::vector<PartitionOffset> OffsetTracker::Committable() const {
+  std::vector<PartitionOffset> result;
+  for (const auto& [tp, state] : partitions_) {
+    if (std::optional<PartitionOffset> offset = Committable(tp)) result.push_back(*offset);
+  }
+  std::sort(result.begin(), result.end(),
+            [](const PartitionOffset& a, const PartitionOffset& b) { return a.tp < b.tp; });
+  return result;
+}
+
+void OffsetTracker::MarkCommitted(const std::vector<PartitionOffset>& offsets) {
+  for (const PartitionOffset& committed : offsets) {
+    auto it = partitions_.find(committed.tp);
+    if (it == partitions_.end()) continue;
+    if (!it->second.committed.has_value() || *it->second.committed < committed.offset) {
+      it->second.committed = committed.offset;
+    }
+  }
+}
+
+std::optional<int64_t> OffsetTracker::Committed(const TopicPartition& tp) const {
+  auto it = partitions_.find(tp);
+  if (it == partitions_.end()) return std::nullopt;
+  return it->second.committed;
+}
+
+size_t OffsetTracker::unacked() const {
+  size_t total = 0;
+  for (const auto& [tp, state] : partitions_) total += state.offsets.unacked();
+  return total;
+}
+
+}  // namespace kafka_sidecar::broker

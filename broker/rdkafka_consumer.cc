@@ -1,0 +1,241 @@
+#include "broker/rdkafka_consumer.h"
+
+#include <glog/logging.h>
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "broker/rdkafka_status.h"
+
+namespace kafka_sidecar::broker {
+namespace {
+
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* list) const {
+    rd_kafka_topic_partition_list_destroy(list);
+  }
+};
+using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+
+PartitionListPtr ToList(const std::vector<TopicPartition>& partitions) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+  for (const TopicPartition& tp : partitions) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+  }
+  return list;
+}
+
+PartitionListPtr ToList(const std::vector<PartitionOffset>& offsets) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (const PartitionOffset& o : offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), o.tp.topic.c_str(), o.tp.partition)->offset =
+        o.offset;
+  }
+  return list;
+}
+
+std::vector<TopicPartition> FromList(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> partitions;
+  for (int i = 0; i < list->cnt; ++i) {
+    partitions.push_back({list->elems[i].topic, list->elems[i].partition});
+  }
+  return partitions;
+}
+
+// The first per-partition error of a commit result, or the request's own error.
+absl::Status CommitStatus(rd_kafka_resp_err_t err, const rd_kafka_topic_partition_list_t* list) {
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    return RdKafkaStatus(err, "offset commit");
+  }
+  for (int i = 0; list != nullptr && i < list->cnt; ++i) {
+    if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return RdKafkaStatus(list->elems[i].err, absl::StrCat("offset commit of ", list->elems[i].topic,
+                                                            "/", list->elems[i].partition));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void OnCommitted(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list,
+                 void* opaque) {
+  auto* done = static_cast<std::pair<CommitCallback, std::vector<PartitionOffset>>*>(opaque);
+  done->first(CommitStatus(err, list), done->second);
+  delete done;
+}
+
+std::string Describe(const std::vector<TopicPartition>& partitions) {
+  return absl::StrJoin(partitions, ",", [](std::string* out, const TopicPartition& tp) {
+    absl::StrAppend(out, tp.topic, "/", tp.partition);
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(
+    RdKafkaConsumerOptions options) {
+  KafkaSettings settings = {
+      {"bootstrap.servers", options.bootstrap_servers},
+      {"group.id", options.group},
+      {"client.id", "kafka-sidecar"},
+      // The sidecar commits exactly what the app acked, itself.
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", "earliest"},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      // Bound librdkafka's prefetch: part of the sidecar's memory budget.
+      {"queued.max.messages.kbytes", "16384"},
+      {"queued.min.messages", "10000"},
+  };
+  settings.insert(settings.end(), options.settings.begin(), options.settings.end());
+  absl::StatusOr<RdKafkaConfPtr> conf = NewRdKafkaConf(settings);
+  if (!conf.ok()) return conf.status();
+  std::unique_ptr<RdKafkaConsumer> consumer(new RdKafkaConsumer(options.group));
+  rd_kafka_conf_set_rebalance_cb(conf->get(), &RdKafkaConsumer::OnRebalance);
+  rd_kafka_conf_set_opaque(conf->get(), consumer.get());
+  absl::StatusOr<RdKafkaPtr> rk = NewRdKafka(RD_KAFKA_CONSUMER, *std::move(conf));
+  if (!rk.ok()) return rk.status();
+  consumer->rk_ = *std::move(rk);
+  // Route every event to the consumer queue, which Poll serves.
+  rd_kafka_poll_set_consumer(consumer->rk_.get());
+  return consumer;
+}
+
+RdKafkaConsumer::~RdKafkaConsumer() { Close(); }
+
+void RdKafkaConsumer::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                  rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+  auto* self = static_cast<RdKafkaConsumer*>(opaque);
+  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  const std::vector<TopicPartition> list = FromList(partitions);
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    LOG(INFO) << "[" << self->group_ << "] assigned " << Describe(list);
+    rd_kafka_error_t* error = nullptr;
+    if (cooperative) {
+      error = rd_kafka_incremental_assign(rk, partitions);
+    } else {
+      rd_kafka_assign(rk, partitions);
+    }
+    if (error != nullptr) {
+      LOG(ERROR) << "[" << self->group_ << "] assign: " << rd_kafka_error_string(error);
+      rd_kafka_error_destroy(error);
+    }
+    if (self->listener_ != nullptr) self->listener_->OnAssigned(list);
+    return;
+  }
+  const bool lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk);
+  LOG(INFO) << "[" << self->group_ << "] " << (lost ? "lost " : "revoked ") << Describe(list);
+  if (self->listener_ != nullptr) self->listener_->OnRevoked(list, lost);
+  if (cooperative) {
+    rd_kafka_error_t* error = rd_kafka_incremental_unassign(rk, partitions);
+    if (error != nullptr) rd_kafka_error_destroy(error);
+  } else {
+    rd_kafka_assign(rk, nullptr);
+  }
+}
+
+absl::Status RdKafkaConsumer::Subscribe(const std::vector<std::string>& topics,
+                                        RebalanceListener* listener) {
+  listener_ = listener;
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
+  for (const std::string& topic : topics) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  return RdKafkaStatus(rd_kafka_subscribe(rk_.get(), list.get()),
+                       absl::StrCat("subscribing group '", group_, "'"));
+}
+
+absl::Status RdKafkaConsumer::Poll(absl::Duration timeout, size_t max, std::vector<Message>& out) {
+  int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+  for (size_t n = 0; n < max; ++n) {
+    rd_kafka_message_t* message = rd_kafka_consumer_poll(rk_.get(), timeout_ms);
+    if (message == nullptr) return absl::OkStatus();
+    timeout_ms = 0;  // only the first poll waits
+    std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> owned(
+        message, &rd_kafka_message_destroy);
+    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+      const char* topic = message->rkt != nullptr ? rd_kafka_topic_name(message->rkt) : nullptr;
+      return RdKafkaStatus(message->err,
+                           topic != nullptr ? absl::StrCat("topic '", topic, "'")
+                                            : absl::StrCat("group '", group_, "'"));
+    }
+    Message& m = out.emplace_back();
+    m.tp.topic = rd_kafka_topic_name(message->rkt);
+    m.tp.partition = message->partition;
+    m.offset = message->offset;
+    if (message->key != nullptr) {
+      m.key.emplace(static_cast<const char*>(message->key), message->key_len);
+    }
+    if (message->payload != nullptr) {
+      m.value.assign(static_cast<const char*>(message->payload), message->len);
+    }
+    rd_kafka_headers_t* headers = nullptr;
+    if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name;
+      const void* value;
+      size_t size;
+      for (size_t i = 0;
+           rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++i) {
+        m.headers.push_back(
+            {name, value == nullptr ? "" : std::string(static_cast<const char*>(value), size)});
+      }
+    }
+    m.timestamp_ms = rd_kafka_message_timestamp(message, nullptr);
+  }
+  return absl::OkStatus();
+}
+
+void RdKafkaConsumer::Pause(const std::vector<TopicPartition>& partitions) {
+  if (partitions.empty()) return;
+  rd_kafka_pause_partitions(rk_.get(), ToList(partitions).get());
+}
+
+void RdKafkaConsumer::Resume(const std::vector<TopicPartition>& partitions) {
+  if (partitions.empty()) return;
+  rd_kafka_resume_partitions(rk_.get(), ToList(partitions).get());
+}
+
+void RdKafkaConsumer::CommitAsync(const std::vector<PartitionOffset>& offsets,
+                                  CommitCallback done) {
+  auto* opaque = new std::pair<CommitCallback, std::vector<PartitionOffset>>(std::move(done), offsets);
+  // The result is an event on the consumer queue, served by Poll.
+  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk_.get());
+  rd_kafka_resp_err_t err =
+      rd_kafka_commit_queue(rk_.get(), ToList(offsets).get(), queue, &OnCommitted, opaque);
+  rd_kafka_queue_destroy(queue);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    opaque->first(RdKafkaStatus(err, "offset commit"), opaque->second);
+    delete opaque;
+  }
+}
+
+absl::Status RdKafkaConsumer::CommitSync(const std::vector<PartitionOffset>& offsets) {
+  if (offsets.empty()) return absl::OkStatus();
+  PartitionListPtr list = ToList(offsets);
+  rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), /*async=*/0);
+  return CommitStatus(err, list.get());
+}
+
+absl::Status RdKafkaConsumer::CheckReachable(absl::Duration timeout) {
+  const rd_kafka_metadata_t* metadata = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(
+      rk_.get(), 0, nullptr, &metadata, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  if (metadata != nullptr) rd_kafka_metadata_destroy(metadata);
+  return RdKafkaStatus(err, "asking Kafka for metadata");
+}
+
+void RdKafkaConsumer::Close() {
+  if (closed_ || rk_ == nullptr) return;
+  closed_ = true;
+  // Serves the final revocation through the listener, then leaves the group.
+  rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    LOG(WARNING) << "[" << group_ << "] closing: " << rd_kafka_err2str(err);
+  }
+  listener_ = nullptr;
+}
+
+}  // namespace kafka_sidecar::broker

@@ -1,0 +1,53 @@
+#ifndef KAFKA_SIDECAR_BROKER_RDKAFKA_CONSUMER_H_
+#define KAFKA_SIDECAR_BROKER_RDKAFKA_CONSUMER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "broker/consumer.h"
+#include "broker/kafka_config.h"
+#include "broker/rdkafka_handle.h"
+
+namespace kafka_sidecar::broker {
+
+struct RdKafkaConsumerOptions {
+  std::string bootstrap_servers;
+  std::string group;
+  // Extra librdkafka settings (--kafka_config), applied after the defaults: manual commits,
+  // auto.offset.reset=earliest, cooperative-sticky assignment, a bounded prefetch.
+  KafkaSettings settings;
+};
+
+// GroupConsumer on librdkafka's high-level consumer. Not thread-safe (see GroupConsumer).
+class RdKafkaConsumer final : public GroupConsumer {
+ public:
+  // INVALID_ARGUMENT when librdkafka refuses a setting or the configuration.
+  static absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> Create(RdKafkaConsumerOptions options);
+  ~RdKafkaConsumer() override;
+
+  absl::Status Subscribe(const std::vector<std::string>& topics,
+                         RebalanceListener* listener) override;
+  absl::Status Poll(absl::Duration timeout, size_t max, std::vector<Message>& out) override;
+  void Pause(const std::vector<TopicPartition>& partitions) override;
+  void Resume(const std::vector<TopicPartition>& partitions) override;
+  void CommitAsync(const std::vector<PartitionOffset>& offsets, CommitCallback done) override;
+  absl::Status CommitSync(const std::vector<PartitionOffset>& offsets) override;
+  absl::Status CheckReachable(absl::Duration timeout) override;
+  void Close() override;
+
+ private:
+  explicit RdKafkaConsumer(std::string group) : group_(std::move(group)) {}
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* partitions, void* opaque);
+
+  const std::string group_;
+  RdKafkaPtr rk_;
+  RebalanceListener* listener_ = nullptr;
+  bool closed_ = false;
+};
+
+}  // namespace kafka_sidecar::broker
+
+#endif  // KAFKA_SIDECAR_BROKER_RDKAFKA_CONSUMER_H_
