@@ -1,10 +1,12 @@
 // kafka_sidecar_cli: talks to a running sidecar over its public gRPC API.
 //
 //   kafka_sidecar_cli [--target=127.0.0.1:50051] produce --topic=T [KEY=]VALUE ...
+//   kafka_sidecar_cli [--target=...] consume --group=G --topic=T[,T2] [--max_records=N]
 //   kafka_sidecar_cli [--target=...] health
 //
 // produce sends the records over one ProduceStream and prints one line per record:
-// its key, partition and offset, or the error.
+// its key, partition and offset, or the error. consume subscribes, prints each record and
+// acks it, until --max_records have arrived or none came for --idle_ms.
 
 #include <gflags/gflags.h>
 #include <grpcpp/grpcpp.h>
@@ -14,6 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "proto/health.grpc.pb.h"
 #include "proto/kafka_sidecar.grpc.pb.h"
 
@@ -23,6 +28,10 @@ DEFINE_string(key_separator, "=",
               "produce: KEY<sep>VALUE arguments get that key; arguments without it, and every "
               "argument when empty, get a null key");
 DEFINE_int32(timeout_ms, 30000, "how long the whole command may take");
+DEFINE_string(group, "", "consume: the consumer group");
+DEFINE_int64(max_records, 0, "consume: stop after this many records (0: no limit)");
+DEFINE_int32(idle_ms, 5000, "consume: stop when no record came for this long");
+DEFINE_bool(ack, true, "consume: ack each record (false: nack it, for redelivery)");
 
 namespace {
 
@@ -89,6 +98,78 @@ int Produce(const std::shared_ptr<grpc::Channel>& channel, const std::vector<std
   return failed == 0 ? 0 : 1;
 }
 
+int Consume(const std::shared_ptr<grpc::Channel>& channel) {
+  if (FLAGS_group.empty() || FLAGS_topic.empty()) {
+    std::cerr << "consume: --group and --topic are required\n";
+    return 2;
+  }
+  auto stub = kafka_sidecar::v1::KafkaSidecar::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(Deadline());
+  auto stream = stub->Consume(&context);
+  kafka_sidecar::v1::ConsumeRequest subscribe;
+  subscribe.mutable_subscribe()->set_group(FLAGS_group);
+  for (absl::string_view topic : absl::StrSplit(FLAGS_topic, ',', absl::SkipEmpty())) {
+    subscribe.mutable_subscribe()->add_topics(std::string(topic));
+  }
+  if (!stream->Write(subscribe)) {
+    std::cerr << "consume: " << stream->Finish().error_message() << "\n";
+    return 1;
+  }
+  // The reader waits on Read; a watchdog ends the call when no record came for --idle_ms.
+  absl::Mutex mu;
+  absl::Time last_record = absl::Now();
+  bool done = false;
+  std::thread watchdog([&] {
+    absl::MutexLock lock(&mu);
+    while (!done) {
+      const absl::Time idle_until = last_record + absl::Milliseconds(FLAGS_idle_ms);
+      if (absl::Now() >= idle_until) {
+        context.TryCancel();
+        return;
+      }
+      mu.AwaitWithDeadline(absl::Condition(&done), idle_until);
+    }
+  });
+  int64_t received = 0;
+  kafka_sidecar::v1::ConsumeResponse response;
+  while ((FLAGS_max_records == 0 || received < FLAGS_max_records) && stream->Read(&response)) {
+    if (response.has_subscribed()) {
+      std::cerr << "subscribed as stream " << response.subscribed().stream_id() << "\n";
+      continue;
+    }
+    kafka_sidecar::v1::ConsumeRequest reply;
+    auto* ids = FLAGS_ack ? reply.mutable_ack()->mutable_delivery_ids()
+                          : reply.mutable_nack()->mutable_delivery_ids();
+    for (const kafka_sidecar::v1::Record& record : response.records().records()) {
+      std::cout << record.topic() << " partition=" << record.partition()
+                << " offset=" << record.offset()
+                << " key=" << (record.has_key() ? record.key() : "(null)")
+                << " value=" << record.value() << " attempt=" << record.delivery_attempt()
+                << "\n";
+      ids->Add(record.delivery_id());
+      ++received;
+    }
+    stream->Write(reply);
+    absl::MutexLock lock(&mu);
+    last_record = absl::Now();
+  }
+  {
+    absl::MutexLock lock(&mu);
+    done = true;
+  }
+  watchdog.join();
+  stream->WritesDone();
+  grpc::Status status = stream->Finish();
+  std::cerr << "consumed " << received << " records\n";
+  if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+    std::cerr << "consume: " << status.error_message() << " (code " << status.error_code()
+              << ")\n";
+    return 1;
+  }
+  return 0;
+}
+
 int Health(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext context;
@@ -112,17 +193,20 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "talks to a running kafka-sidecar.\n"
       "  kafka_sidecar_cli [--target=HOST:PORT] produce --topic=T [KEY=]VALUE ...\n"
+      "  kafka_sidecar_cli [--target=HOST:PORT] consume --group=G --topic=T [--max_records=N]\n"
       "  kafka_sidecar_cli [--target=HOST:PORT] health");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc < 2) {
-    std::cerr << "usage: kafka_sidecar_cli [--target=HOST:PORT] produce|health ... (--help)\n";
+    std::cerr << "usage: kafka_sidecar_cli [--target=HOST:PORT] produce|consume|health ... "
+                 "(--help)\n";
     return 2;
   }
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
   auto channel = grpc::CreateChannel(FLAGS_target, grpc::InsecureChannelCredentials());
   if (command == "produce") return Produce(channel, args);
+  if (command == "consume") return Consume(channel);
   if (command == "health") return Health(channel);
-  std::cerr << "unknown command '" << command << "': produce or health\n";
+  std::cerr << "unknown command '" << command << "': produce, consume or health\n";
   return 2;
 }

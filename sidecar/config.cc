@@ -7,15 +7,17 @@
 namespace kafka_sidecar::sidecar {
 namespace {
 
-absl::Status CheckRange(absl::string_view flag, int64_t value, int64_t min, int64_t max) {
-  if (value >= min && value <= max) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("--", flag, " must be between ", min, " and ", max, ", got ", value));
-}
+// One numeric flag and the values it accepts.
+struct Range {
+  absl::string_view flag;
+  int64_t value;
+  int64_t min;
+  int64_t max;
+};
 
-absl::Status CheckDurationMs(absl::string_view flag, absl::Duration value, int64_t max_ms) {
-  return CheckRange(flag, absl::ToInt64Milliseconds(value), 0, max_ms);
-}
+constexpr int64_t kHourMs = 3600 * 1000;
+
+int64_t Ms(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
 
 }  // namespace
 
@@ -50,22 +52,23 @@ absl::Status ValidateConfig(const SidecarConfig& config) {
         "--brokers is required: Kafka bootstrap servers (host:port,...), or 'embedded' for an "
         "in-memory cluster to try things with");
   }
-  if (absl::Status s = CheckRange("max_pending_produces", config.max_pending_produces, 1, 1000000);
-      !s.ok()) {
-    return s;
-  }
-  constexpr int64_t kHourMs = 3600 * 1000;
-  if (absl::Status s = CheckDurationMs("shutdown_grace_ms", config.shutdown_grace, kHourMs);
-      !s.ok()) {
-    return s;
-  }
-  if (config.brokers == kEmbeddedBrokers) {
-    if (absl::Status s = CheckRange("embedded_brokers", config.embedded_brokers, 1, 16); !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = CheckRange("embedded_partitions", config.embedded_partitions, 1, 1000);
-        !s.ok()) {
-      return s;
+  const bool embedded = config.brokers == kEmbeddedBrokers;
+  const Range ranges[] = {
+      {"max_pending_produces", config.max_pending_produces, 1, 1000000},
+      {"max_in_flight_per_stream", config.max_in_flight_per_stream, 1, 1000000},
+      {"max_buffered_records", config.max_buffered_records, 1, 10000000},
+      {"commit_interval_ms", Ms(config.commit_interval), 1, kHourMs},
+      {"unsubscribe_linger_ms", Ms(config.unsubscribe_linger), 0, kHourMs},
+      {"kafka_unavailable_timeout_ms", Ms(config.kafka_unavailable_timeout), 1, 24 * kHourMs},
+      {"shutdown_grace_ms", Ms(config.shutdown_grace), 0, kHourMs},
+      // Checked only where they apply.
+      {"embedded_brokers", embedded ? config.embedded_brokers : 1, 1, 16},
+      {"embedded_partitions", embedded ? config.embedded_partitions : 1, 1, 1000},
+  };
+  for (const Range& r : ranges) {
+    if (r.value < r.min || r.value > r.max) {
+      return absl::InvalidArgumentError(absl::StrCat("--", r.flag, " must be between ", r.min,
+                                                     " and ", r.max, ", got ", r.value));
     }
   }
   return absl::OkStatus();

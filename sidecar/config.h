@@ -20,7 +20,19 @@ struct SidecarConfig {
   broker::KafkaSettings kafka_settings;
   // Records of one ProduceStream accepted and not yet answered.
   int max_pending_produces = 1000;
-  // On SIGTERM: how long Kafka gets to acknowledge what was accepted.
+  // Consume: cap (and default) of a stream's unacked records.
+  int max_in_flight_per_stream = 1000;
+  // Consume: how often acked offsets are committed.
+  absl::Duration commit_interval = absl::Seconds(1);
+  // Consume: records waiting in the sidecar for one subscription above which its partitions
+  // are paused (they resume at half).
+  int max_buffered_records = 10000;
+  // Consume: how long a subscription outlives its last stream.
+  absl::Duration unsubscribe_linger = absl::Seconds(5);
+  // Consume: Kafka unreachable this long ends a subscription's streams with UNAVAILABLE.
+  absl::Duration kafka_unavailable_timeout = absl::Seconds(60);
+  // On SIGTERM: how long Kafka gets to acknowledge what was accepted, and apps get to ack
+  // what is in flight.
   absl::Duration shutdown_grace = absl::Seconds(10);
   // After the grace: how long answers already decided get to reach the apps.
   absl::Duration shutdown_finish_timeout = absl::Seconds(2);

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "sidecar/consume_reactor.h"
 #include "sidecar/grpc_status.h"
 #include "sidecar/produce_request.h"
 
@@ -10,8 +11,13 @@ namespace kafka_sidecar::sidecar {
 using kafka_sidecar::v1::ProduceRequest;
 using kafka_sidecar::v1::ProduceResponse;
 
-KafkaSidecarService::KafkaSidecarService(broker::Producer& producer, int max_pending_produces)
-    : producer_(producer), max_pending_produces_(max_pending_produces) {}
+KafkaSidecarService::KafkaSidecarService(broker::Producer& producer, int max_pending_produces,
+                                         SubscriptionRegistry& subscriptions,
+                                         uint32_t max_in_flight_per_stream)
+    : producer_(producer),
+      max_pending_produces_(max_pending_produces),
+      subscriptions_(subscriptions),
+      max_in_flight_per_stream_(max_in_flight_per_stream) {}
 
 grpc::ServerUnaryReactor* KafkaSidecarService::Produce(grpc::CallbackServerContext* context,
                                                        const ProduceRequest* request,
@@ -45,6 +51,12 @@ grpc::ServerUnaryReactor* KafkaSidecarService::Produce(grpc::CallbackServerConte
 grpc::ServerBidiReactor<ProduceRequest, ProduceResponse>* KafkaSidecarService::ProduceStream(
     grpc::CallbackServerContext*) {
   return new ProduceStreamReactor(producer_, max_pending_produces_, streams_);
+}
+
+
+grpc::ServerBidiReactor<kafka_sidecar::v1::ConsumeRequest, kafka_sidecar::v1::ConsumeResponse>*
+KafkaSidecarService::Consume(grpc::CallbackServerContext*) {
+  return new ConsumeReactor(subscriptions_, max_in_flight_per_stream_);
 }
 
 }  // namespace kafka_sidecar::sidecar

@@ -7,15 +7,17 @@
 #include "broker/producer.h"
 #include "proto/kafka_sidecar.grpc.pb.h"
 #include "sidecar/produce_stream_reactor.h"
+#include "sidecar/subscription_registry.h"
 
 namespace kafka_sidecar::sidecar {
 
 // The kafka_sidecar.v1.KafkaSidecar service on gRPC's callback API: no thread per call.
-// Consume is not served yet (gRPC answers UNIMPLEMENTED). Thread-safe.
+// Thread-safe.
 class KafkaSidecarService final : public kafka_sidecar::v1::KafkaSidecar::CallbackService {
  public:
-  // `producer` must outlive the service.
-  KafkaSidecarService(broker::Producer& producer, int max_pending_produces);
+  // `producer` and `subscriptions` must outlive the service.
+  KafkaSidecarService(broker::Producer& producer, int max_pending_produces,
+                      SubscriptionRegistry& subscriptions, uint32_t max_in_flight_per_stream);
 
   grpc::ServerUnaryReactor* Produce(grpc::CallbackServerContext* context,
                                     const kafka_sidecar::v1::ProduceRequest* request,
@@ -23,6 +25,9 @@ class KafkaSidecarService final : public kafka_sidecar::v1::KafkaSidecar::Callba
 
   grpc::ServerBidiReactor<kafka_sidecar::v1::ProduceRequest, kafka_sidecar::v1::ProduceResponse>*
   ProduceStream(grpc::CallbackServerContext* context) override;
+
+  grpc::ServerBidiReactor<kafka_sidecar::v1::ConsumeRequest, kafka_sidecar::v1::ConsumeResponse>*
+  Consume(grpc::CallbackServerContext* context) override;
 
   // Stops taking new records: Produce answers UNAVAILABLE, and streams stop reading and end
   // with UNAVAILABLE once every record they accepted is answered.
@@ -35,6 +40,8 @@ class KafkaSidecarService final : public kafka_sidecar::v1::KafkaSidecar::Callba
   broker::Producer& producer_;
   const int max_pending_produces_;
   ProduceStreamRegistry streams_;
+  SubscriptionRegistry& subscriptions_;
+  const uint32_t max_in_flight_per_stream_;
 };
 
 }  // namespace kafka_sidecar::sidecar

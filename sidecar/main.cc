@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "broker/embedded_cluster.h"
+#include "broker/rdkafka_consumer.h"
 #include "broker/rdkafka_producer.h"
 #include "broker/topic_creating_producer.h"
 #include "sidecar/config.h"
@@ -27,8 +28,19 @@ DEFINE_string(kafka_config, "",
 DEFINE_int32(max_pending_produces, 1000,
              "records of one ProduceStream accepted and not yet answered; past this the "
              "sidecar stops reading the stream, so gRPC flow control pushes back on the app");
+DEFINE_int32(max_in_flight_per_stream, 1000,
+             "cap (and default) of a Consume stream's unacked records (Subscribe.max_in_flight)");
+DEFINE_int32(commit_interval_ms, 1000, "how often acked offsets are committed to Kafka");
+DEFINE_int32(max_buffered_records, 10000,
+             "records of one subscription waiting in the sidecar (not in flight) above which its "
+             "partitions are paused; they resume at half");
+DEFINE_int32(unsubscribe_linger_ms, 5000,
+             "how long a subscription (a consumer-group membership) outlives its last stream");
+DEFINE_int32(kafka_unavailable_timeout_ms, 60000,
+             "Kafka unreachable this long ends a subscription's streams with UNAVAILABLE");
 DEFINE_int32(shutdown_grace_ms, 10000,
-             "on SIGTERM, how long Kafka gets to acknowledge the records already accepted");
+             "on SIGTERM, how long Kafka gets to acknowledge the records already accepted and "
+             "apps get to ack the records in flight");
 DEFINE_int32(embedded_partitions, 6,
              "with --brokers=embedded: partitions of each topic created on first use");
 DECLARE_bool(help);
@@ -54,6 +66,11 @@ absl::StatusOr<SidecarConfig> ConfigFromFlags() {
   }
   config.kafka_settings = *std::move(settings);
   config.max_pending_produces = FLAGS_max_pending_produces;
+  config.max_in_flight_per_stream = FLAGS_max_in_flight_per_stream;
+  config.commit_interval = absl::Milliseconds(FLAGS_commit_interval_ms);
+  config.max_buffered_records = FLAGS_max_buffered_records;
+  config.unsubscribe_linger = absl::Milliseconds(FLAGS_unsubscribe_linger_ms);
+  config.kafka_unavailable_timeout = absl::Milliseconds(FLAGS_kafka_unavailable_timeout_ms);
   config.shutdown_grace = absl::Milliseconds(FLAGS_shutdown_grace_ms);
   config.embedded_partitions = FLAGS_embedded_partitions;
   config.embedded_brokers = FLAGS_embedded_brokers;
@@ -96,7 +113,26 @@ int Run(const SidecarConfig& config) {
                                                                std::move(producer));
   }
 
-  absl::StatusOr<std::unique_ptr<SidecarServer>> server = SidecarServer::Start(config, *producer);
+  broker::KafkaSettings consumer_settings;
+  if (cluster != nullptr) {
+    // The mock brokers answer an empty fetch only after the whole fetch.wait.max.ms.
+    consumer_settings.emplace_back("fetch.wait.max.ms", "10");
+  }
+  consumer_settings.insert(consumer_settings.end(), config.kafka_settings.begin(),
+                           config.kafka_settings.end());
+  ConsumerFactory consumers =
+      [bootstrap, consumer_settings](
+          const std::string& group) -> absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> {
+    return broker::RdKafkaConsumer::Create({bootstrap, group, consumer_settings});
+  };
+  // Consumer settings are checked now, not at the first subscription.
+  if (absl::Status checked = consumers("kafka-sidecar-config-check").status(); !checked.ok()) {
+    std::cerr << "kafka-sidecar: --kafka_config: " << checked.message() << "\n";
+    return kExitBadFlags;
+  }
+
+  absl::StatusOr<std::unique_ptr<SidecarServer>> server =
+      SidecarServer::Start(config, {*producer, consumers, embedded_topics.get()});
   if (!server.ok()) {
     LOG(ERROR) << server.status();
     std::cerr << "kafka-sidecar: " << server.status().message() << "\n";

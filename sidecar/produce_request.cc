@@ -2,32 +2,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "sidecar/grpc_status.h"
+#include "sidecar/topic_name.h"
 
 namespace kafka_sidecar::sidecar {
-namespace {
-
-// Kafka's rule for topic names: 1 to 249 of [a-zA-Z0-9._-].
-constexpr size_t kMaxTopicLength = 249;
-
-bool IsTopicChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '-';
-}
-
-}  // namespace
 
 absl::Status ValidateProduceRequest(const kafka_sidecar::v1::ProduceRequest& request) {
-  const std::string& topic = request.topic();
-  if (topic.empty()) return absl::InvalidArgumentError("topic: must not be empty");
-  if (topic.size() > kMaxTopicLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("topic: longer than ", kMaxTopicLength, " characters"));
-  }
-  for (char c : topic) {
-    if (!IsTopicChar(c)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "topic: '", topic, "' has characters other than letters, digits, '.', '_' and '-'"));
-    }
+  if (absl::Status valid = ValidateTopicName(request.topic(), "topic"); !valid.ok()) {
+    return valid;
   }
   if (request.has_partition() && request.partition() < 0) {
     return absl::InvalidArgumentError(

@@ -4,17 +4,37 @@
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace kafka_sidecar::sidecar {
 
-SidecarServer::SidecarServer(const SidecarConfig& config, broker::Producer& producer)
-    : config_(config), producer_(producer), service_(producer, config.max_pending_produces) {}
+namespace {
+
+SubscriptionOptions SubscriptionDefaults(const SidecarConfig& config) {
+  SubscriptionOptions options;
+  options.commit_interval = config.commit_interval;
+  options.max_buffered_records = static_cast<size_t>(config.max_buffered_records);
+  options.linger = config.unsubscribe_linger;
+  options.kafka_unavailable_timeout = config.kafka_unavailable_timeout;
+  return options;
+}
+
+}  // namespace
+
+SidecarServer::SidecarServer(const SidecarConfig& config, Deps deps)
+    : config_(config),
+      producer_(deps.producer),
+      subscriptions_(SubscriptionDefaults(config), std::move(deps.consumers), deps.topics,
+                     deps.clock, consume_metrics_),
+      service_(deps.producer, config.max_pending_produces, subscriptions_,
+               static_cast<uint32_t>(config.max_in_flight_per_stream)) {}
 
 absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Start(const SidecarConfig& config,
-                                                                    broker::Producer& producer) {
-  std::unique_ptr<SidecarServer> server(new SidecarServer(config, producer));
+                                                                    Deps deps) {
+  std::unique_ptr<SidecarServer> server(new SidecarServer(config, std::move(deps)));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &server->port_);
@@ -36,14 +56,20 @@ void SidecarServer::Shutdown() {
   if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
   const absl::Time start = absl::Now();
-  LOG(INFO) << "[server] shutting down: no new records; Kafka gets " << config_.shutdown_grace
-            << " to acknowledge the accepted ones";
+  LOG(INFO) << "[server] shutting down: no new records; " << config_.shutdown_grace
+            << " for Kafka to acknowledge and apps to ack what is in flight";
   // Turns every service NOT_SERVING, for probes and load balancers.
   server_->GetHealthCheckService()->Shutdown();
   service_.BeginDrain();
+  subscriptions_.BeginDrain();
+  const absl::Time grace_end = start + config_.shutdown_grace;
   if (absl::Status drained = producer_.Drain(config_.shutdown_grace); !drained.ok()) {
     LOG(WARNING) << "[server] " << drained;
   }
+  // Apps ack what is in flight until the grace ends; then commit, leave the groups, end the
+  // consume streams.
+  subscriptions_.CloseAll(std::max(grace_end - absl::Now(), absl::ZeroDuration()),
+                          absl::UnavailableError("the sidecar is shutting down"));
   // Every accepted record now has its answer; give the answers time to reach the apps.
   const absl::Time deadline = absl::Now() + config_.shutdown_finish_timeout;
   if (!service_.WaitForStreams(deadline)) {

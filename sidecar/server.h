@@ -7,35 +7,52 @@
 
 #include "absl/status/statusor.h"
 #include "broker/producer.h"
+#include "broker/topic_creator.h"
+#include "sidecar/clock.h"
 #include "sidecar/config.h"
 #include "sidecar/kafka_sidecar_service.h"
+#include "sidecar/metrics.h"
+#include "sidecar/subscription_registry.h"
 
 namespace kafka_sidecar::sidecar {
 
 // The gRPC server: the KafkaSidecar service and the standard grpc.health.v1 service, on
-// `config.listen`. Start, then Shutdown once; thread-safe otherwise.
+// `config.listen`, with the subscriptions of the consume path. Start, then Shutdown once;
+// thread-safe otherwise.
 class SidecarServer {
  public:
-  // Binds and starts serving. UNAVAILABLE when the address cannot be bound. `producer` must
-  // outlive the server.
+  // What the server runs on. Everything must outlive the server; `topics` may be null.
+  struct Deps {
+    broker::Producer& producer;
+    ConsumerFactory consumers;
+    broker::TopicCreator* topics = nullptr;
+    Clock& clock = Clock::Real();
+  };
+
+  // Binds and starts serving. UNAVAILABLE when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<SidecarServer>> Start(const SidecarConfig& config,
-                                                              broker::Producer& producer);
+                                                              Deps deps);
   ~SidecarServer();
 
   // The bound TCP port (useful with port 0); 0 for a unix socket.
   int port() const { return port_; }
+  ConsumeMetrics& consume_metrics() { return consume_metrics_; }
+  SubscriptionRegistry& subscriptions() { return subscriptions_; }
 
   // Graceful stop, bounded by config.shutdown_grace plus config.shutdown_finish_timeout:
-  // health turns NOT_SERVING, no new record is taken, Kafka gets the grace to acknowledge what
-  // was accepted (the rest fail with UNAVAILABLE), every accepted record is answered, streams
-  // end with UNAVAILABLE and the server stops.
+  // health turns NOT_SERVING; no new record is taken or sent; Kafka gets the grace to
+  // acknowledge what was accepted (the rest fail with UNAVAILABLE) and apps get it to ack what
+  // is in flight; acked offsets are committed, groups are left, every accepted record is
+  // answered, streams end with UNAVAILABLE and the server stops.
   void Shutdown();
 
  private:
-  SidecarServer(const SidecarConfig& config, broker::Producer& producer);
+  SidecarServer(const SidecarConfig& config, Deps deps);
 
   const SidecarConfig config_;
   broker::Producer& producer_;
+  ConsumeMetrics consume_metrics_;
+  SubscriptionRegistry subscriptions_;
   KafkaSidecarService service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

@@ -49,7 +49,11 @@ absl::StatusOr<absl::Duration> ProduceThroughSidecar(broker::EmbeddedCluster& cl
   config.listen = "127.0.0.1:0";
   config.brokers = cluster.bootstrap_servers();
   config.max_pending_produces = max_pending;
-  auto server = sidecar::SidecarServer::Start(config, **producer);
+  auto server = sidecar::SidecarServer::Start(
+      config, {**producer, [](const std::string&) -> absl::StatusOr<
+                               std::unique_ptr<broker::GroupConsumer>> {
+                 return absl::UnimplementedError("produce only");
+               }});
   if (!server.ok()) return server.status();
 
   auto stub = kafka_sidecar::v1::KafkaSidecar::NewStub(grpc::CreateChannel(

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "broker/rdkafka_consumer.h"
 #include "broker/rdkafka_producer.h"
 
 namespace kafka_sidecar::testing {
@@ -16,20 +17,35 @@ absl::StatusOr<std::unique_ptr<SidecarHarness>> SidecarHarness::Start(Options op
 
   broker::RdKafkaProducerOptions producer_options;
   producer_options.bootstrap_servers = harness->cluster_->bootstrap_servers();
-  producer_options.settings = std::move(options.kafka_settings);
+  producer_options.settings = options.kafka_settings;
   absl::StatusOr<std::unique_ptr<broker::RdKafkaProducer>> producer =
       broker::RdKafkaProducer::Create(std::move(producer_options));
   if (!producer.ok()) return producer.status();
   harness->producer_ = std::make_unique<CountingProducer>(*std::move(producer));
 
-  sidecar::SidecarConfig config;
+  sidecar::SidecarConfig config = options.config;
   config.listen = "127.0.0.1:0";
   config.brokers = harness->cluster_->bootstrap_servers();
   config.max_pending_produces = options.max_pending_produces;
   config.shutdown_grace = options.shutdown_grace;
   if (absl::Status valid = sidecar::ValidateConfig(config); !valid.ok()) return valid;
+
+  broker::KafkaSettings consumer_settings = {
+      {"session.timeout.ms", "6000"},
+      {"heartbeat.interval.ms", "500"},
+      {"fetch.wait.max.ms", "10"},
+  };
+  consumer_settings.insert(consumer_settings.end(), producer_options.settings.begin(),
+                           producer_options.settings.end());
+  consumer_settings.insert(consumer_settings.end(), options.consumer_settings.begin(),
+                           options.consumer_settings.end());
+  sidecar::ConsumerFactory consumers =
+      [bootstrap = config.brokers, consumer_settings](
+          const std::string& group) -> absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> {
+    return broker::RdKafkaConsumer::Create({bootstrap, group, consumer_settings});
+  };
   absl::StatusOr<std::unique_ptr<sidecar::SidecarServer>> server =
-      sidecar::SidecarServer::Start(config, *harness->producer_);
+      sidecar::SidecarServer::Start(config, {*harness->producer_, consumers});
   if (!server.ok()) return server.status();
   harness->server_ = *std::move(server);
 

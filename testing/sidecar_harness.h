@@ -25,8 +25,13 @@ class SidecarHarness {
     int brokers = 3;
     // Extra librdkafka settings for the sidecar's producer.
     broker::KafkaSettings kafka_settings;
+    // Extra librdkafka settings for the sidecar's consumers, after the test defaults (short
+    // session timeout, 10 ms fetch wait) and kafka_settings.
+    broker::KafkaSettings consumer_settings;
     int max_pending_produces = 1000;
     absl::Duration shutdown_grace = absl::Seconds(5);
+    // The rest of the sidecar's configuration; listen and brokers are set by the harness.
+    sidecar::SidecarConfig config;
   };
 
   static absl::StatusOr<std::unique_ptr<SidecarHarness>> Start(Options options);
@@ -34,6 +39,7 @@ class SidecarHarness {
 
   broker::EmbeddedCluster& cluster() { return *cluster_; }
   CountingProducer& producer() { return *producer_; }
+  sidecar::ConsumeMetrics& consume_metrics() { return server_->consume_metrics(); }
   sidecar::SidecarServer& server() { return *server_; }
   kafka_sidecar::v1::KafkaSidecar::Stub& stub() { return *stub_; }
   const std::string& bootstrap() const { return cluster_->bootstrap_servers(); }

@@ -1,0 +1,166 @@
+#ifndef KAFKA_SIDECAR_SIDECAR_SUBSCRIPTION_H_
+#define KAFKA_SIDECAR_SIDECAR_SUBSCRIPTION_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "broker/consumer.h"
+#include "broker/offset_tracker.h"
+#include "sidecar/clock.h"
+#include "sidecar/consumer_stream.h"
+#include "sidecar/metrics.h"
+
+namespace kafka_sidecar::sidecar {
+
+struct SubscriptionOptions {
+  std::string group;
+  std::vector<std::string> topics;
+  // How often acked offsets are committed; failed commits back off from here.
+  absl::Duration commit_interval = absl::Seconds(1);
+  absl::Duration max_commit_backoff = absl::Seconds(30);
+  // Records waiting in the sidecar (not in flight) above which the partitions are paused;
+  // they resume at half of it.
+  size_t max_buffered_records = 10000;
+  // Records and bytes of one RecordBatch message.
+  size_t max_batch_records = 500;
+  size_t max_batch_bytes = 1 << 20;
+  // How long one poll of Kafka may wait for records.
+  absl::Duration poll_timeout = absl::Milliseconds(100);
+  // Kafka unreachable this long ends the subscription's streams with UNAVAILABLE.
+  absl::Duration kafka_unavailable_timeout = absl::Seconds(60);
+  // How long the subscription outlives its last stream before it leaves the group.
+  absl::Duration linger = absl::Seconds(5);
+};
+
+// One Kafka consumer-group membership for (group, topics), shared by the app's streams that
+// subscribe to it. It polls Kafka on a thread of its own, tracks every record from fetch to
+// ack (broker::OffsetTracker), sends records to streams in batches within each stream's
+// in-flight limit, commits what was acked every commit interval, and pauses its partitions
+// while too many records wait.
+//
+// Ordering: records of one partition go to one stream (chosen by partition among the streams
+// attached), in offset order; a nacked record, or one in flight on a stream that leaves, goes
+// back to the front of its partition's queue with delivery_attempt one higher.
+//
+// Threads: Attach, Detach, Ack, Nack and Close may be called from any thread; the consumer
+// is used only by the poll thread. One mutex guards the state; streams are called with it
+// held (see ConsumerStream).
+class Subscription final : private broker::RebalanceListener {
+ public:
+  Subscription(SubscriptionOptions options, std::unique_ptr<broker::GroupConsumer> consumer,
+               Clock& clock, ConsumeMetrics& metrics);
+  // Closes (as Close with no grace) if still open.
+  ~Subscription() override;
+
+  // Joins the group and starts polling. The consumer's error when it cannot subscribe.
+  absl::Status Start();
+
+  // Adds a stream with its in-flight limit. False when the subscription is closing (then the
+  // caller needs a new one).
+  bool Attach(uint64_t stream_id, ConsumerStream* stream, uint32_t max_in_flight);
+
+  // Removes a stream: its in-flight records go back for redelivery, and the subscription never
+  // calls it again once Detach returns. Unknown ids are ignored.
+  void Detach(uint64_t stream_id);
+
+  // Acks or nacks by delivery id. Unknown and stale ids are ignored and counted.
+  void Ack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids);
+  void Nack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids);
+
+  // Stops sending records (what is in flight may still be acked).
+  void BeginDrain();
+
+  // Stops sending records, waits up to `grace` for the apps to ack what is in flight,
+  // commits, leaves the group and ends every stream with `status`. Idempotent.
+  void Close(absl::Duration grace, const absl::Status& status);
+
+  // True once the subscription has left the group (after Close, a permanent Kafka error, or
+  // the linger after its last stream).
+  bool closed() const;
+
+  const SubscriptionOptions& options() const { return options_; }
+
+ private:
+  // A record waiting to go out, or in flight.
+  struct Pending {
+    broker::Message message;
+    uint32_t attempt = 1;
+  };
+  struct Stream {
+    ConsumerStream* stream;
+    uint32_t max_in_flight;
+    uint64_t next_delivery_id = 1;
+    absl::flat_hash_map<uint64_t, Pending> in_flight;
+  };
+  // What the poll thread does with the consumer after a step, outside the lock.
+  struct Plan {
+    std::vector<broker::TopicPartition> pause;
+    std::vector<broker::TopicPartition> resume;
+    std::vector<broker::PartitionOffset> commit;
+    bool check_reachable = false;
+    bool stop = false;
+  };
+
+  void OnAssigned(const std::vector<broker::TopicPartition>& partitions) override;
+  void OnRevoked(const std::vector<broker::TopicPartition>& partitions, bool lost) override;
+
+  void PollLoop();
+  Plan Step(std::vector<broker::Message>& polled, const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnCommitted(const absl::Status& status, const std::vector<broker::PartitionOffset>& offsets);
+
+  // Puts a record back in its partition's queue, in offset order.
+  void Requeue(Pending pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends what the streams have room for.
+  void Dispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The stream that owns `tp` for now.
+  uint64_t Route(const broker::TopicPartition& tp) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends every stream with `status` and forgets them.
+  void EndStreams(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  size_t InFlight() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const SubscriptionOptions options_;
+  const std::unique_ptr<broker::GroupConsumer> consumer_;  // poll thread only
+  Clock& clock_;
+  ConsumeMetrics& metrics_;
+  std::thread poller_;
+
+  mutable absl::Mutex mu_;
+  broker::OffsetTracker tracker_ ABSL_GUARDED_BY(mu_);
+  // Records fetched and not in flight, per partition, in offset order.
+  std::map<broker::TopicPartition, std::deque<Pending>> queues_ ABSL_GUARDED_BY(mu_);
+  size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<uint64_t, Stream> streams_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> stream_ids_ ABSL_GUARDED_BY(mu_);  // the keys of streams_, for Route
+  absl::flat_hash_set<broker::TopicPartition> assigned_ ABSL_GUARDED_BY(mu_);
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<broker::TopicPartition> to_pause_ ABSL_GUARDED_BY(mu_);  // assigned while paused
+  absl::Time next_commit_ ABSL_GUARDED_BY(mu_);
+  absl::Duration commit_backoff_ ABSL_GUARDED_BY(mu_);
+  bool commit_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<absl::Time> unavailable_since_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_reachability_check_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Time empty_since_ ABSL_GUARDED_BY(mu_);
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;  // send nothing more
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;  // the poll thread is to leave the group
+  absl::Status end_status_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ = false;
+};
+
+}  // namespace kafka_sidecar::sidecar
+
+#endif  // KAFKA_SIDECAR_SIDECAR_SUBSCRIPTION_H_

@@ -1,0 +1,100 @@
+#include "sidecar/subscription_registry.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace kafka_sidecar::sidecar {
+
+SubscriptionRegistry::SubscriptionRegistry(SubscriptionOptions defaults, ConsumerFactory factory,
+                                           broker::TopicCreator* topics, Clock& clock,
+                                           ConsumeMetrics& metrics)
+    : defaults_(std::move(defaults)),
+      factory_(std::move(factory)),
+      topics_(topics),
+      clock_(clock),
+      metrics_(metrics) {}
+
+SubscriptionRegistry::~SubscriptionRegistry() {
+  CloseAll(absl::ZeroDuration(), absl::UnavailableError("the sidecar is shutting down"));
+}
+
+uint64_t SubscriptionRegistry::NextStreamId() {
+  absl::MutexLock lock(&mu_);
+  return next_stream_id_++;
+}
+
+absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
+    const std::string& group, const std::vector<std::string>& topics, uint64_t stream_id,
+    ConsumerStream* stream, uint32_t max_in_flight) {
+  std::vector<std::string> sorted = topics;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  const std::string key = absl::StrCat(group, "\n", absl::StrJoin(sorted, ","));
+
+  absl::MutexLock lock(&mu_);
+  if (closing_) return absl::UnavailableError("the sidecar is shutting down");
+  // Reap subscriptions that left their group (their threads are done).
+  for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
+    if (it->second->closed()) {
+      it = subscriptions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto it = subscriptions_.find(key);
+  if (it != subscriptions_.end() && it->second->Attach(stream_id, stream, max_in_flight)) {
+    return it->second;
+  }
+  if (it != subscriptions_.end()) {
+    // It is leaving the group right now; a new member takes over.
+    it->second->Close(absl::ZeroDuration(), absl::UnavailableError("replaced"));
+    subscriptions_.erase(it);
+  }
+
+  if (topics_ != nullptr) {
+    for (const std::string& topic : sorted) topics_->EnsureTopic(topic);
+  }
+  absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> consumer = factory_(group);
+  if (!consumer.ok()) return consumer.status();
+  SubscriptionOptions options = defaults_;
+  options.group = group;
+  options.topics = sorted;
+  auto subscription =
+      std::make_shared<Subscription>(std::move(options), *std::move(consumer), clock_, metrics_);
+  if (absl::Status started = subscription->Start(); !started.ok()) return started;
+  subscription->Attach(stream_id, stream, max_in_flight);
+  subscriptions_.emplace(key, subscription);
+  return subscription;
+}
+
+void SubscriptionRegistry::BeginDrain() {
+  absl::MutexLock lock(&mu_);
+  closing_ = true;
+  for (auto& [key, subscription] : subscriptions_) subscription->BeginDrain();
+}
+
+void SubscriptionRegistry::CloseAll(absl::Duration grace, const absl::Status& status) {
+  std::map<std::string, std::shared_ptr<Subscription>> subscriptions;
+  {
+    absl::MutexLock lock(&mu_);
+    closing_ = true;
+    subscriptions.swap(subscriptions_);
+  }
+  for (auto& [key, subscription] : subscriptions) subscription->BeginDrain();
+  const absl::Time deadline = absl::Now() + grace;
+  for (auto& [key, subscription] : subscriptions) {
+    subscription->Close(std::max(deadline - absl::Now(), absl::ZeroDuration()), status);
+  }
+}
+
+size_t SubscriptionRegistry::open_subscriptions() {
+  absl::MutexLock lock(&mu_);
+  size_t open = 0;
+  for (const auto& [key, subscription] : subscriptions_) open += subscription->closed() ? 0 : 1;
+  return open;
+}
+
+}  // namespace kafka_sidecar::sidecar

@@ -1,0 +1,72 @@
+#ifndef KAFKA_SIDECAR_SIDECAR_SUBSCRIPTION_REGISTRY_H_
+#define KAFKA_SIDECAR_SIDECAR_SUBSCRIPTION_REGISTRY_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "broker/consumer.h"
+#include "broker/topic_creator.h"
+#include "sidecar/clock.h"
+#include "sidecar/metrics.h"
+#include "sidecar/subscription.h"
+
+namespace kafka_sidecar::sidecar {
+
+// Makes the Kafka consumer of one group member.
+using ConsumerFactory = std::function<absl::StatusOr<std::unique_ptr<broker::GroupConsumer>>(
+    const std::string& group)>;
+
+// The open subscriptions, one per (group, topics): the first stream to subscribe creates it
+// (joining the group), later ones share it; a subscription leaves the group by itself after
+// its linger without streams. Thread-safe.
+class SubscriptionRegistry {
+ public:
+  // `defaults` gives every option but group and topics. `topics` may be null; when set, each
+  // subscribed topic is ensured through it first (the embedded cluster).
+  SubscriptionRegistry(SubscriptionOptions defaults, ConsumerFactory factory,
+                       broker::TopicCreator* topics, Clock& clock, ConsumeMetrics& metrics);
+  // Closes every subscription at once (no grace).
+  ~SubscriptionRegistry();
+
+  // Attaches `stream` to the subscription for (group, topics), creating it when needed.
+  // UNAVAILABLE once closing; otherwise the consumer's error when it cannot be made.
+  absl::StatusOr<std::shared_ptr<Subscription>> Attach(const std::string& group,
+                                                       const std::vector<std::string>& topics,
+                                                       uint64_t stream_id, ConsumerStream* stream,
+                                                       uint32_t max_in_flight);
+
+  // A new stream id, unique in this process.
+  uint64_t NextStreamId();
+
+  // Refuses new streams and stops sending records everywhere (acks still count).
+  void BeginDrain();
+
+  // Stops sending records everywhere, gives the apps `grace` to ack what is in flight, then
+  // commits, leaves every group and ends every stream with `status`.
+  void CloseAll(absl::Duration grace, const absl::Status& status);
+
+  // Subscriptions not yet closed.
+  size_t open_subscriptions();
+
+ private:
+  const SubscriptionOptions defaults_;
+  const ConsumerFactory factory_;
+  broker::TopicCreator* const topics_;
+  Clock& clock_;
+  ConsumeMetrics& metrics_;
+
+  absl::Mutex mu_;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_stream_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<std::string, std::shared_ptr<Subscription>> subscriptions_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace kafka_sidecar::sidecar
+
+#endif  // KAFKA_SIDECAR_SIDECAR_SUBSCRIPTION_REGISTRY_H_
