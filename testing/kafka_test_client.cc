@@ -125,7 +125,7 @@ absl::StatusOr<std::vector<ConsumedRecord>> ReadTopic(const std::string& bootstr
 
 absl::StatusOr<absl::Duration> ProduceDirect(const std::string& bootstrap,
                                              const std::string& topic, int64_t count,
-                                             size_t value_size) {
+                                             size_t value_size, int32_t partition) {
   DirectState state;
   auto producer = NewClient(RD_KAFKA_PRODUCER,
                             {{"bootstrap.servers", bootstrap},
@@ -143,6 +143,7 @@ absl::StatusOr<absl::Duration> ProduceDirect(const std::string& bootstrap,
       rd_kafka_resp_err_t err = rd_kafka_producev(
           rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
           RD_KAFKA_V_KEY(key.data(), key.size()),
+          RD_KAFKA_V_PARTITION(partition >= 0 ? partition : RD_KAFKA_PARTITION_UA),
           RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
           RD_KAFKA_V_OPAQUE(&state), RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
@@ -161,12 +162,12 @@ absl::StatusOr<absl::Duration> ProduceDirect(const std::string& bootstrap,
   return elapsed;
 }
 
-absl::StatusOr<int64_t> CountRecords(const std::string& bootstrap, const std::string& topic,
-                                     int partitions) {
+absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& bootstrap,
+                                                const std::string& topic, int partitions) {
   auto client = NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
                                               {"group.id", "kafka-sidecar-test-counter"}});
   if (!client.ok()) return client.status();
-  int64_t total = 0;
+  std::vector<int64_t> ends;
   for (int p = 0; p < partitions; ++p) {
     int64_t low = 0;
     int64_t high = 0;
@@ -176,9 +177,40 @@ absl::StatusOr<int64_t> CountRecords(const std::string& bootstrap, const std::st
       return absl::UnavailableError(absl::StrCat("watermarks of ", topic, "/", p, ": ",
                                                  rd_kafka_err2str(err)));
     }
-    total += high;
+    ends.push_back(high);
   }
+  return ends;
+}
+
+absl::StatusOr<int64_t> CountRecords(const std::string& bootstrap, const std::string& topic,
+                                     int partitions) {
+  absl::StatusOr<std::vector<int64_t>> ends = EndOffsets(bootstrap, topic, partitions);
+  if (!ends.ok()) return ends.status();
+  int64_t total = 0;
+  for (int64_t end : *ends) total += end;
   return total;
+}
+
+absl::StatusOr<std::vector<int64_t>> CommittedOffsets(const std::string& bootstrap,
+                                                      const std::string& group,
+                                                      const std::string& topic, int partitions) {
+  auto client =
+      NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap}, {"group.id", group}});
+  if (!client.ok()) return client.status();
+  std::unique_ptr<rd_kafka_topic_partition_list_t, Deleter> list(
+      rd_kafka_topic_partition_list_new(partitions));
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
+  }
+  rd_kafka_resp_err_t err = rd_kafka_committed(client->get(), list.get(), 10000);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("committed offsets: ", rd_kafka_err2str(err)));
+  }
+  std::vector<int64_t> offsets(partitions, -1);
+  for (int i = 0; i < list->cnt; ++i) {
+    if (list->elems[i].offset >= 0) offsets[list->elems[i].partition] = list->elems[i].offset;
+  }
+  return offsets;
 }
 
 }  // namespace kafka_sidecar::testing

@@ -30,16 +30,27 @@ absl::StatusOr<std::vector<ConsumedRecord>> ReadTopic(const std::string& bootstr
                                                       absl::Duration timeout);
 
 // Produces `count` records of `value_size` bytes to `topic` (idempotent, acks=all, the
-// sidecar's settings) and waits for every delivery report. Returns the time from the first
+// sidecar's settings; keys key-0..key-999 in turn, partitions by key, or all to `partition`
+// when it is 0 or more) and waits for every delivery report. Returns the time from the first
 // produce to the last report; an error when a record failed.
 absl::StatusOr<absl::Duration> ProduceDirect(const std::string& bootstrap,
                                              const std::string& topic, int64_t count,
-                                             size_t value_size);
+                                             size_t value_size, int32_t partition = -1);
 
 // The sum over `topic`'s partitions of the log end offset: how many records it holds (when
 // none was ever deleted).
 absl::StatusOr<int64_t> CountRecords(const std::string& bootstrap, const std::string& topic,
                                      int partitions);
+
+// The offsets `group` has committed for partitions 0..partitions-1 of `topic` (-1 where none
+// was), read by a client that does not join the group.
+absl::StatusOr<std::vector<int64_t>> CommittedOffsets(const std::string& bootstrap,
+                                                      const std::string& group,
+                                                      const std::string& topic, int partitions);
+
+// The log end offset of each partition 0..partitions-1 of `topic`.
+absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& bootstrap,
+                                                const std::string& topic, int partitions);
 
 }  // namespace kafka_sidecar::testing
 
