@@ -317,11 +317,13 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
     paused_ = true;
     metrics_.pauses++;
     plan.pause.assign(assigned_.begin(), assigned_.end());
-    VLOG(1) << "[" << options_.group << "] " << buffered_ << " records waiting: paused";
+    LOG(INFO) << "[" << options_.group << "] " << buffered_ << " records waiting: paused "
+              << plan.pause.size() << " partitions";
   } else if (paused_ && buffered_ <= options_.max_buffered_records / 2) {
     paused_ = false;
     plan.resume.assign(assigned_.begin(), assigned_.end());
-    VLOG(1) << "[" << options_.group << "] " << buffered_ << " records waiting: resumed";
+    LOG(INFO) << "[" << options_.group << "] " << buffered_ << " records waiting: resumed "
+              << plan.resume.size() << " partitions";
   }
   if (paused_) {
     plan.pause.insert(plan.pause.end(), to_pause_.begin(), to_pause_.end());

@@ -15,10 +15,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "broker/embedded_cluster.h"
-#include "proto/health.grpc.pb.h"
 #include "proto/kafka_sidecar.grpc.pb.h"
 #include "testing/kafka_test_client.h"
-#include "testing/subprocess.h"
+#include "testing/sidecar_process.h"
 
 namespace kafka_sidecar::testing {
 namespace {
@@ -29,43 +28,18 @@ using kafka_sidecar::v1::ProduceResponse;
 constexpr int kPartitions = 6;
 constexpr int kGraceMs = 5000;
 
-// Waits until the sidecar at `target` says SERVING, or `timeout` passes.
-bool WaitForServing(const std::string& target, absl::Duration timeout) {
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
-  auto health = grpc::health::v1::Health::NewStub(channel);
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (!channel->WaitForConnected(absl::ToChronoTime(deadline))) return false;
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(deadline));
-    context.set_wait_for_ready(true);
-    grpc::health::v1::HealthCheckRequest request;
-    grpc::health::v1::HealthCheckResponse response;
-    if (health->Check(&context, request, &response).ok() &&
-        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-      return true;
-    }
-  }
-  return false;
-}
-
 TEST(ShutdownTest, SigtermDuringBusyStreamAnswersEveryAcceptedRecord) {
   absl::StatusOr<std::unique_ptr<broker::EmbeddedCluster>> cluster =
       broker::EmbeddedCluster::Create(3);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   ASSERT_TRUE((*cluster)->CreateTopic("busy", kPartitions).ok());
 
-  const std::string socket = UnixSocketPath("shutdown");
-  const std::string target = "unix:" + socket;
-  absl::StatusOr<std::unique_ptr<Subprocess>> sidecar = Subprocess::Start(
-      {"sidecar/kafka_sidecar", "--brokers=" + (*cluster)->bootstrap_servers(),
-       "--listen=" + target, absl::StrCat("--shutdown_grace_ms=", kGraceMs)},
-      std::string(std::getenv("TEST_TMPDIR")) + "/sidecar.log");
-  ASSERT_TRUE(sidecar.ok()) << sidecar.status();
-  ASSERT_TRUE(WaitForServing(target, absl::Seconds(30))) << (*sidecar)->Log();
-
-  auto stub = kafka_sidecar::v1::KafkaSidecar::NewStub(
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  absl::StatusOr<std::unique_ptr<SidecarProcess>> process = SidecarProcess::Start(
+      (*cluster)->bootstrap_servers(), {absl::StrCat("--shutdown_grace_ms=", kGraceMs)},
+      "shutdown");
+  ASSERT_TRUE(process.ok()) << process.status();
+  Subprocess* sidecar = &(*process)->process();
+  auto stub = (*process)->NewStub();
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   auto stream = stub->ProduceStream(&context);
@@ -98,7 +72,7 @@ TEST(ShutdownTest, SigtermDuringBusyStreamAnswersEveryAcceptedRecord) {
       EXPECT_THAT(response.error().message(), ::testing::HasSubstr("not produced"));
     }
     if (answered.size() == kAnswersBeforeSignal) {
-      (*sidecar)->Signal(SIGTERM);
+      sidecar->Signal(SIGTERM);
       signalled = absl::Now();
     }
   }
@@ -109,9 +83,9 @@ TEST(ShutdownTest, SigtermDuringBusyStreamAnswersEveryAcceptedRecord) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_THAT(status.error_message(), ::testing::HasSubstr("shutting down"));
 
-  absl::StatusOr<int> code = (*sidecar)->Wait(absl::Milliseconds(kGraceMs) + absl::Seconds(5));
-  ASSERT_TRUE(code.ok()) << code.status() << "\n" << (*sidecar)->Log();
-  EXPECT_EQ(*code, 0) << (*sidecar)->Log();
+  absl::StatusOr<int> code = sidecar->Wait(absl::Milliseconds(kGraceMs) + absl::Seconds(5));
+  ASSERT_TRUE(code.ok()) << code.status() << "\n" << sidecar->Log();
+  EXPECT_EQ(*code, 0) << sidecar->Log();
   EXPECT_LT(absl::Now() - signalled, absl::Milliseconds(kGraceMs) + absl::Seconds(3));
 
   // Kafka was up throughout: everything produced was acknowledged, and Kafka holds exactly the

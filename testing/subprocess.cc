@@ -7,10 +7,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 
 namespace kafka_sidecar::testing {
 
@@ -73,6 +78,34 @@ std::string Subprocess::Log() const {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+bool Subprocess::WaitForLog(const std::string& text, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  // Re-reads the log whenever the child exits or every check interval, until the deadline.
+  constexpr absl::Duration kCheckInterval = absl::Milliseconds(50);
+  while (true) {
+    if (Log().find(text) != std::string::npos) return true;
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    if (Wait(std::min(left, kCheckInterval)).ok()) return Log().find(text) != std::string::npos;
+  }
+}
+
+int64_t Subprocess::ResidentBytes() const {
+  std::ifstream status(absl::StrCat("/proc/", pid_, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      int64_t kb = 0;
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(
+                               absl::StripSuffix(absl::string_view(line).substr(6), "kB")),
+                           &kb)) {
+        return kb * 1024;
+      }
+    }
+  }
+  return 0;
 }
 
 std::string UnixSocketPath(const std::string& name) {

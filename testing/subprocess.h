@@ -30,6 +30,12 @@ class Subprocess {
   // Everything the child wrote so far.
   std::string Log() const;
 
+  // Waits until the log contains `text` (true), the child exits or `timeout` passes (false).
+  bool WaitForLog(const std::string& text, absl::Duration timeout);
+
+  // The child's resident memory (VmRSS), in bytes; 0 when it cannot be read.
+  int64_t ResidentBytes() const;
+
  private:
   Subprocess(pid_t pid, int pidfd, std::string log_path)
       : pid_(pid), pidfd_(pidfd), log_path_(std::move(log_path)) {}

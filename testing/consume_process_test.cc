@@ -1,0 +1,172 @@
+// Consume against the real sidecar binary: a SIGKILL mid-stream loses nothing and repeats only
+// what was not yet committed; an app that acks nothing while a million records wait pauses the
+// partitions and the sidecar's memory stays bounded.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "broker/embedded_cluster.h"
+#include "testing/consume_client.h"
+#include "testing/kafka_test_client.h"
+#include "testing/sidecar_process.h"
+
+namespace kafka_sidecar::testing {
+namespace {
+
+using kafka_sidecar::v1::Record;
+
+constexpr char kTestKafkaConfig[] =
+    "--kafka_config=session.timeout.ms=6000,heartbeat.interval.ms=500,fetch.wait.max.ms=10";
+
+std::unique_ptr<broker::EmbeddedCluster> NewCluster() {
+  absl::StatusOr<std::unique_ptr<broker::EmbeddedCluster>> cluster =
+      broker::EmbeddedCluster::Create(3);
+  EXPECT_TRUE(cluster.ok()) << cluster.status();
+  return cluster.ok() ? *std::move(cluster) : nullptr;
+}
+
+TEST(ConsumeProcessTest, SigkillMidStreamLosesNothingAndRepeatsOnlyUncommittedRecords) {
+  constexpr int kPartitions = 6;
+  constexpr int kRecords = 20000;
+  constexpr int kCommitIntervalMs = 500;
+  auto cluster = NewCluster();
+  ASSERT_NE(cluster, nullptr);
+  ASSERT_TRUE(cluster->CreateTopic("crash", kPartitions).ok());
+  ASSERT_TRUE(ProduceDirect(cluster->bootstrap_servers(), "crash", kRecords, 50).ok());
+  const std::vector<std::string> flags = {kTestKafkaConfig,
+                                          absl::StrCat("--commit_interval_ms=", kCommitIntervalMs)};
+
+  using Position = std::pair<int32_t, int64_t>;
+  std::map<Position, absl::Time> acked_at;  // first run: when each record was acked
+  absl::Time killed_at;
+  {
+    auto sidecar = SidecarProcess::Start(cluster->bootstrap_servers(), flags, "first");
+    ASSERT_TRUE(sidecar.ok()) << sidecar.status();
+    auto stub = (*sidecar)->NewStub();
+    ConsumeClient client(*stub, absl::Seconds(120));
+    ASSERT_TRUE(client.Subscribe("survivors", {"crash"}, 200));
+    auto consume = [&](size_t until) {
+      while (acked_at.size() < until) {
+        std::optional<kafka_sidecar::v1::RecordBatch> batch = client.Next();
+        ASSERT_TRUE(batch.has_value());
+        std::vector<uint64_t> ids;
+        for (const Record& r : batch->records()) ids.push_back(r.delivery_id());
+        ASSERT_TRUE(client.Ack(ids));
+        const absl::Time now = absl::Now();
+        for (const Record& r : batch->records()) {
+          acked_at.emplace(Position{r.partition(), r.offset()}, now);
+        }
+      }
+    };
+    consume(kRecords / 4);
+    // Wait until Kafka holds a commit covering most of what was acked, so that the kill below
+    // comes well after those acks.
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    int64_t committed_total = 0;
+    while (committed_total < kRecords / 5 && absl::Now() < deadline) {
+      auto committed =
+          CommittedOffsets(cluster->bootstrap_servers(), "survivors", "crash", kPartitions);
+      committed_total = 0;
+      if (committed.ok()) {
+        for (int64_t offset : *committed) committed_total += std::max<int64_t>(offset, 0);
+      }
+    }
+    ASSERT_GE(committed_total, kRecords / 5);
+    consume(kRecords / 2);
+    (*sidecar)->process().Signal(SIGKILL);
+    killed_at = absl::Now();
+    absl::StatusOr<int> code = (*sidecar)->process().Wait(absl::Seconds(10));
+    ASSERT_TRUE(code.ok());
+    EXPECT_EQ(*code, 128 + SIGKILL);
+    client.Cancel();
+  }
+
+  // A new sidecar in the same group goes on from the committed offsets.
+  auto sidecar = SidecarProcess::Start(cluster->bootstrap_servers(), flags, "second");
+  ASSERT_TRUE(sidecar.ok()) << sidecar.status();
+  auto stub = (*sidecar)->NewStub();
+  ConsumeClient client(*stub, absl::Seconds(120));
+  ASSERT_TRUE(client.Subscribe("survivors", {"crash"}, 200));
+  std::set<Position> all;
+  for (const auto& [position, when] : acked_at) all.insert(position);
+  int repeated = 0;
+  while (all.size() < kRecords) {
+    std::optional<kafka_sidecar::v1::RecordBatch> batch = client.Next();
+    ASSERT_TRUE(batch.has_value()) << "stream ended with " << all.size() << " of " << kRecords;
+    std::vector<uint64_t> ids;
+    for (const Record& r : batch->records()) {
+      ids.push_back(r.delivery_id());
+      const Position position{r.partition(), r.offset()};
+      all.insert(position);
+      auto first = acked_at.find(position);
+      if (first == acked_at.end()) continue;
+      ++repeated;
+      // Delivered again: it must not have been acked long before the kill (by then it was
+      // committed).
+      EXPECT_GT(first->second, killed_at - absl::Milliseconds(2 * kCommitIntervalMs))
+          << "record " << r.partition() << "@" << r.offset() << " acked "
+          << (killed_at - first->second) << " before the kill came again";
+    }
+    ASSERT_TRUE(client.Ack(ids));
+  }
+  EXPECT_EQ(all.size(), static_cast<size_t>(kRecords));
+  std::cout << "[          ] after SIGKILL: " << repeated << " of " << acked_at.size()
+            << " acked records delivered again\n";
+  EXPECT_LT(repeated, static_cast<int>(acked_at.size()) - kRecords / 5)
+      << "committed records came again";
+}
+
+TEST(ConsumeProcessTest, SilentAppPausesPartitionsAndMemoryStaysBounded) {
+  // 1,000,000 records of 100 bytes over 48 partitions: about 2.5 MiB each, under the mock's
+  // per-partition limit, so Kafka keeps them all.
+  constexpr int kPartitions = 48;
+  constexpr int kRecords = 1000000;
+  constexpr int64_t kBoundBytes = 64 << 20;
+  auto cluster = NewCluster();
+  ASSERT_NE(cluster, nullptr);
+  ASSERT_TRUE(cluster->CreateTopic("backlog", kPartitions).ok());
+  ASSERT_TRUE(ProduceDirect(cluster->bootstrap_servers(), "backlog", kRecords, 100).ok());
+
+  auto sidecar = SidecarProcess::Start(cluster->bootstrap_servers(), {kTestKafkaConfig}, "silent");
+  ASSERT_TRUE(sidecar.ok()) << sidecar.status();
+  const int64_t idle_rss = (*sidecar)->process().ResidentBytes();
+  auto stub = (*sidecar)->NewStub();
+  ConsumeClient client(*stub, absl::Seconds(120));
+  ASSERT_TRUE(client.Subscribe("sleepy", {"backlog"}, 1000));
+  // The app reads what it is sent and acks nothing.
+  int received = 0;
+  while (received < 1000) {
+    std::optional<kafka_sidecar::v1::RecordBatch> batch = client.Next();
+    ASSERT_TRUE(batch.has_value());
+    received += batch->records_size();
+  }
+  EXPECT_EQ(received, 1000) << "more than max_in_flight unacked records were sent";
+  ASSERT_TRUE((*sidecar)->process().WaitForLog("paused", absl::Seconds(60)))
+      << (*sidecar)->process().Log();
+
+  // Sample the resident memory while the sidecar holds the backlog back.
+  int64_t peak = 0;
+  for (int i = 0; i < 10; ++i) {
+    peak = std::max(peak, (*sidecar)->process().ResidentBytes());
+    // The sidecar must stay up: Wait returns DEADLINE_EXCEEDED after each sampling interval.
+    ASSERT_FALSE((*sidecar)->process().Wait(absl::Milliseconds(300)).ok());
+  }
+  std::cout << "[          ] resident memory: idle " << (idle_rss >> 20) << " MiB, holding "
+            << kRecords << " waiting records " << (peak >> 20) << " MiB (bound "
+            << (kBoundBytes >> 20) << " MiB)\n";
+  EXPECT_GT(peak, 0);
+  EXPECT_LT(peak, kBoundBytes);
+  client.Cancel();
+}
+
+}  // namespace
+}  // namespace kafka_sidecar::testing
