@@ -55,11 +55,16 @@ class GroupConsumer {
   virtual absl::Status Subscribe(const std::vector<std::string>& topics,
                                  RebalanceListener* listener) = 0;
 
-  // Waits up to `timeout` for records and appends at most `max` to `out`. Returns OK, or the
-  // error Kafka reported: NOT_FOUND (a subscribed topic does not exist), PERMISSION_DENIED,
-  // UNAUTHENTICATED are permanent; UNAVAILABLE (brokers unreachable) is transient and
-  // librdkafka keeps retrying. Records may be appended even when an error is returned.
+  // Serves group events (rebalances, commit results), then waits up to `timeout` for records
+  // and appends at most `max` to `out` (with `max` 0 it waits for events only, leaving fetched
+  // records in the client). Returns OK, or the error Kafka reported: NOT_FOUND (a subscribed
+  // topic does not exist), PERMISSION_DENIED, UNAUTHENTICATED are permanent; UNAVAILABLE
+  // (brokers unreachable) is transient and the client keeps retrying. Records may be appended
+  // even when an error is returned.
   virtual absl::Status Poll(absl::Duration timeout, size_t max, std::vector<Message>& out) = 0;
+
+  // Records fetched by the client and not yet returned by Poll.
+  virtual size_t Prefetched() = 0;
 
   // Stops or restarts fetching from `partitions` (records already fetched may still come).
   virtual void Pause(const std::vector<TopicPartition>& partitions) = 0;

@@ -86,7 +86,7 @@ absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(
       {"partition.assignment.strategy", "cooperative-sticky"},
       // Bound librdkafka's prefetch: part of the sidecar's memory budget.
       {"queued.max.messages.kbytes", "16384"},
-      {"queued.min.messages", "10000"},
+      {"queued.min.messages", absl::StrCat(options.max_prefetch_records)},
   };
   settings.insert(settings.end(), options.settings.begin(), options.settings.end());
   absl::StatusOr<RdKafkaConfPtr> conf = NewRdKafkaConf(settings);
@@ -99,10 +99,16 @@ absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(
   consumer->rk_ = *std::move(rk);
   // Route every event to the consumer queue, which Poll serves.
   rd_kafka_poll_set_consumer(consumer->rk_.get());
+  consumer->events_ = rd_kafka_queue_get_consumer(consumer->rk_.get());
+  consumer->records_ = rd_kafka_queue_new(consumer->rk_.get());
   return consumer;
 }
 
-RdKafkaConsumer::~RdKafkaConsumer() { Close(); }
+RdKafkaConsumer::~RdKafkaConsumer() {
+  Close();
+  if (records_ != nullptr) rd_kafka_queue_destroy(records_);
+  if (events_ != nullptr) rd_kafka_queue_destroy(events_);
+}
 
 void RdKafkaConsumer::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                   rd_kafka_topic_partition_list_t* partitions, void* opaque) {
@@ -120,6 +126,12 @@ void RdKafkaConsumer::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     if (error != nullptr) {
       LOG(ERROR) << "[" << self->group_ << "] assign: " << rd_kafka_error_string(error);
       rd_kafka_error_destroy(error);
+    }
+    for (const TopicPartition& tp : list) {
+      rd_kafka_queue_t* queue = rd_kafka_queue_get_partition(rk, tp.topic.c_str(), tp.partition);
+      if (queue == nullptr) continue;
+      rd_kafka_queue_forward(queue, self->records_);
+      rd_kafka_queue_destroy(queue);
     }
     if (self->listener_ != nullptr) self->listener_->OnAssigned(list);
     return;
@@ -147,44 +159,57 @@ absl::Status RdKafkaConsumer::Subscribe(const std::vector<std::string>& topics,
 }
 
 absl::Status RdKafkaConsumer::Poll(absl::Duration timeout, size_t max, std::vector<Message>& out) {
-  int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
-  for (size_t n = 0; n < max; ++n) {
-    rd_kafka_message_t* message = rd_kafka_consumer_poll(rk_.get(), timeout_ms);
-    if (message == nullptr) return absl::OkStatus();
-    timeout_ms = 0;  // only the first poll waits
-    std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> owned(
-        message, &rd_kafka_message_destroy);
-    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
-      const char* topic = message->rkt != nullptr ? rd_kafka_topic_name(message->rkt) : nullptr;
-      return RdKafkaStatus(message->err,
-                           topic != nullptr ? absl::StrCat("topic '", topic, "'")
-                                            : absl::StrCat("group '", group_, "'"));
-    }
-    Message& m = out.emplace_back();
-    m.tp.topic = rd_kafka_topic_name(message->rkt);
-    m.tp.partition = message->partition;
-    m.offset = message->offset;
-    if (message->key != nullptr) {
-      m.key.emplace(static_cast<const char*>(message->key), message->key_len);
-    }
-    if (message->payload != nullptr) {
-      m.value.assign(static_cast<const char*>(message->payload), message->len);
-    }
-    rd_kafka_headers_t* headers = nullptr;
-    if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const char* name;
-      const void* value;
-      size_t size;
-      for (size_t i = 0;
-           rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-           ++i) {
-        m.headers.push_back(
-            {name, value == nullptr ? "" : std::string(static_cast<const char*>(value), size)});
-      }
-    }
-    m.timestamp_ms = rd_kafka_message_timestamp(message, nullptr);
+  const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+  absl::Status status = absl::OkStatus();
+  // Events first (rebalance callbacks run inside); wait on them only when no record is wanted.
+  for (int wait_ms = max == 0 ? timeout_ms : 0;; wait_ms = 0) {
+    rd_kafka_message_t* event = rd_kafka_consumer_poll(rk_.get(), wait_ms);
+    if (event == nullptr) break;
+    if (absl::Status s = Take(event, out); !s.ok() && status.ok()) status = s;
   }
+  if (max == 0 || !status.ok()) return status;
+  std::vector<rd_kafka_message_t*> messages(max);
+  const ssize_t n = rd_kafka_consume_batch_queue(records_, timeout_ms, messages.data(), max);
+  for (ssize_t i = 0; i < n; ++i) {
+    if (absl::Status s = Take(messages[i], out); !s.ok() && status.ok()) status = s;
+  }
+  return status;
+}
+
+size_t RdKafkaConsumer::Prefetched() { return rd_kafka_queue_length(records_); }
+
+absl::Status RdKafkaConsumer::Take(rd_kafka_message_t* message, std::vector<Message>& out) {
+  std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> owned(
+      message, &rd_kafka_message_destroy);
+  if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return absl::OkStatus();
+    const char* topic = message->rkt != nullptr ? rd_kafka_topic_name(message->rkt) : nullptr;
+    return RdKafkaStatus(message->err, topic != nullptr ? absl::StrCat("topic '", topic, "'")
+                                                        : absl::StrCat("group '", group_, "'"));
+  }
+  Message& m = out.emplace_back();
+  m.tp.topic = rd_kafka_topic_name(message->rkt);
+  m.tp.partition = message->partition;
+  m.offset = message->offset;
+  if (message->key != nullptr) {
+    m.key.emplace(static_cast<const char*>(message->key), message->key_len);
+  }
+  if (message->payload != nullptr) {
+    m.value.assign(static_cast<const char*>(message->payload), message->len);
+  }
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name;
+    const void* value;
+    size_t size;
+    for (size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      m.headers.push_back(
+          {name, value == nullptr ? "" : std::string(static_cast<const char*>(value), size)});
+    }
+  }
+  m.timestamp_ms = rd_kafka_message_timestamp(message, nullptr);
   return absl::OkStatus();
 }
 
@@ -202,10 +227,8 @@ void RdKafkaConsumer::CommitAsync(const std::vector<PartitionOffset>& offsets,
                                   CommitCallback done) {
   auto* opaque = new std::pair<CommitCallback, std::vector<PartitionOffset>>(std::move(done), offsets);
   // The result is an event on the consumer queue, served by Poll.
-  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk_.get());
   rd_kafka_resp_err_t err =
-      rd_kafka_commit_queue(rk_.get(), ToList(offsets).get(), queue, &OnCommitted, opaque);
-  rd_kafka_queue_destroy(queue);
+      rd_kafka_commit_queue(rk_.get(), ToList(offsets).get(), events_, &OnCommitted, opaque);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     opaque->first(RdKafkaStatus(err, "offset commit"), opaque->second);
     delete opaque;

@@ -15,12 +15,19 @@ namespace kafka_sidecar::broker {
 struct RdKafkaConsumerOptions {
   std::string bootstrap_servers;
   std::string group;
+  // Records librdkafka prefetches before it stops fetching (queued.min.messages).
+  int max_prefetch_records = 50000;
   // Extra librdkafka settings (--kafka_config), applied after the defaults: manual commits,
   // auto.offset.reset=earliest, cooperative-sticky assignment, a bounded prefetch.
   KafkaSettings settings;
 };
 
 // GroupConsumer on librdkafka's high-level consumer. Not thread-safe (see GroupConsumer).
+//
+// Records and events travel on separate queues: every assigned partition's queue is forwarded
+// to `records_`, so group events (on the consumer queue) are served on every Poll while the
+// fetched records wait in librdkafka until the caller has room for them. librdkafka then stops
+// fetching by itself at queued.min.messages / queued.max.messages.kbytes.
 class RdKafkaConsumer final : public GroupConsumer {
  public:
   // INVALID_ARGUMENT when librdkafka refuses a setting or the configuration.
@@ -30,6 +37,7 @@ class RdKafkaConsumer final : public GroupConsumer {
   absl::Status Subscribe(const std::vector<std::string>& topics,
                          RebalanceListener* listener) override;
   absl::Status Poll(absl::Duration timeout, size_t max, std::vector<Message>& out) override;
+  size_t Prefetched() override;
   void Pause(const std::vector<TopicPartition>& partitions) override;
   void Resume(const std::vector<TopicPartition>& partitions) override;
   void CommitAsync(const std::vector<PartitionOffset>& offsets, CommitCallback done) override;
@@ -42,8 +50,13 @@ class RdKafkaConsumer final : public GroupConsumer {
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                           rd_kafka_topic_partition_list_t* partitions, void* opaque);
 
+  // Turns one librdkafka message into `out` (records) or a status (errors).
+  absl::Status Take(rd_kafka_message_t* message, std::vector<Message>& out);
+
   const std::string group_;
   RdKafkaPtr rk_;
+  rd_kafka_queue_t* events_ = nullptr;   // the consumer queue; owned
+  rd_kafka_queue_t* records_ = nullptr;  // where assigned partitions' records go; owned
   RebalanceListener* listener_ = nullptr;
   bool closed_ = false;
 };

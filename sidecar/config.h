@@ -24,9 +24,9 @@ struct SidecarConfig {
   int max_in_flight_per_stream = 1000;
   // Consume: how often acked offsets are committed.
   absl::Duration commit_interval = absl::Seconds(1);
-  // Consume: records waiting in the sidecar for one subscription above which its partitions
-  // are paused (they resume at half).
-  int max_buffered_records = 10000;
+  // Consume: records waiting in the sidecar for one subscription (fetched, not in flight) at
+  // which its partitions are paused (they resume at a quarter).
+  int max_buffered_records = 100000;
   // Consume: how long a subscription outlives its last stream.
   absl::Duration unsubscribe_linger = absl::Seconds(5);
   // Consume: Kafka unreachable this long ends a subscription's streams with UNAVAILABLE.

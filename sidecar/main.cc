@@ -31,9 +31,9 @@ DEFINE_int32(max_pending_produces, 1000,
 DEFINE_int32(max_in_flight_per_stream, 1000,
              "cap (and default) of a Consume stream's unacked records (Subscribe.max_in_flight)");
 DEFINE_int32(commit_interval_ms, 1000, "how often acked offsets are committed to Kafka");
-DEFINE_int32(max_buffered_records, 10000,
-             "records of one subscription waiting in the sidecar (not in flight) above which its "
-             "partitions are paused; they resume at half");
+DEFINE_int32(max_buffered_records, 100000,
+             "records of one subscription waiting in the sidecar (fetched, not yet sent to an "
+             "app) at which its partitions are paused; they resume at a quarter");
 DEFINE_int32(unsubscribe_linger_ms, 5000,
              "how long a subscription (a consumer-group membership) outlives its last stream");
 DEFINE_int32(kafka_unavailable_timeout_ms, 60000,
@@ -121,9 +121,10 @@ int Run(const SidecarConfig& config) {
   consumer_settings.insert(consumer_settings.end(), config.kafka_settings.begin(),
                            config.kafka_settings.end());
   ConsumerFactory consumers =
-      [bootstrap, consumer_settings](
+      [bootstrap, consumer_settings, &config](
           const std::string& group) -> absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> {
-    return broker::RdKafkaConsumer::Create({bootstrap, group, consumer_settings});
+    return broker::RdKafkaConsumer::Create(
+        {bootstrap, group, config.max_buffered_records / 2, consumer_settings});
   };
   // Consumer settings are checked now, not at the first subscription.
   if (absl::Status checked = consumers("kafka-sidecar-config-check").status(); !checked.ok()) {

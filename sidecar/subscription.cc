@@ -225,11 +225,21 @@ void Subscription::PollLoop() {
       if (stopping_) break;
     }
     polled.clear();
-    absl::Status status = consumer_->Poll(options_.poll_timeout, kMaxPollRecords, polled);
+    size_t room;
+    {
+      absl::MutexLock lock(&mu_);
+      const size_t cap = std::max<size_t>(options_.max_buffered_records / 2, 1);
+      room = buffered_ >= cap ? 0 : std::min(kMaxPollRecords, cap - buffered_);
+    }
+    // With no room, records stay in the client (which stops fetching at its own limit) and
+    // only group events are served.
+    absl::Status status = consumer_->Poll(
+        room > 0 ? options_.poll_timeout : options_.full_poll_interval, room, polled);
+    const size_t prefetched = consumer_->Prefetched();
     Plan plan;
     {
       absl::MutexLock lock(&mu_);
-      plan = Step(polled, status);
+      plan = Step(polled, status, prefetched);
     }
     consumer_->Pause(plan.pause);
     consumer_->Resume(plan.resume);
@@ -272,7 +282,8 @@ void Subscription::PollLoop() {
   LOG(INFO) << "[" << options_.group << "] left the group";
 }
 
-Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::Status& status) {
+Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::Status& status,
+                                      size_t prefetched) {
   Plan plan;
   const absl::Time now = clock_.Now();
   for (Message& m : polled) {
@@ -312,17 +323,19 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
 
   Dispatch();
 
-  // Backpressure: too much waiting here pauses every partition; half of it resumes them.
-  if (!paused_ && buffered_ >= options_.max_buffered_records) {
+  // Backpressure: too much waiting here pauses every partition (librdkafka drops what it
+  // prefetched for them); a quarter of it resumes them.
+  const size_t waiting = buffered_ + prefetched;
+  if (!paused_ && waiting >= options_.max_buffered_records) {
     paused_ = true;
     metrics_.pauses++;
     plan.pause.assign(assigned_.begin(), assigned_.end());
-    LOG(INFO) << "[" << options_.group << "] " << buffered_ << " records waiting: paused "
+    LOG(INFO) << "[" << options_.group << "] " << waiting << " records waiting: paused "
               << plan.pause.size() << " partitions";
-  } else if (paused_ && buffered_ <= options_.max_buffered_records / 2) {
+  } else if (paused_ && waiting <= options_.max_buffered_records / 4) {
     paused_ = false;
     plan.resume.assign(assigned_.begin(), assigned_.end());
-    LOG(INFO) << "[" << options_.group << "] " << buffered_ << " records waiting: resumed "
+    LOG(INFO) << "[" << options_.group << "] " << waiting << " records waiting: resumed "
               << plan.resume.size() << " partitions";
   }
   if (paused_) {

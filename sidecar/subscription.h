@@ -31,14 +31,17 @@ struct SubscriptionOptions {
   // How often acked offsets are committed; failed commits back off from here.
   absl::Duration commit_interval = absl::Seconds(1);
   absl::Duration max_commit_backoff = absl::Seconds(30);
-  // Records waiting in the sidecar (not in flight) above which the partitions are paused;
-  // they resume at half of it.
-  size_t max_buffered_records = 10000;
+  // Records waiting in the sidecar (fetched, not in flight: the subscription's queues plus the
+  // client's prefetch) at which the partitions are paused; they resume at a quarter of it.
+  // The subscription's own queues hold at most half of it.
+  size_t max_buffered_records = 100000;
   // Records and bytes of one RecordBatch message.
   size_t max_batch_records = 500;
   size_t max_batch_bytes = 1 << 20;
-  // How long one poll of Kafka may wait for records.
+  // How long one poll of Kafka may wait for records; and, while the subscription's queues are
+  // full, how often it looks for room.
   absl::Duration poll_timeout = absl::Milliseconds(100);
+  absl::Duration full_poll_interval = absl::Milliseconds(5);
   // Kafka unreachable this long ends the subscription's streams with UNAVAILABLE.
   absl::Duration kafka_unavailable_timeout = absl::Seconds(60);
   // How long the subscription outlives its last stream before it leaves the group.
@@ -118,7 +121,7 @@ class Subscription final : private broker::RebalanceListener {
   void OnRevoked(const std::vector<broker::TopicPartition>& partitions, bool lost) override;
 
   void PollLoop();
-  Plan Step(std::vector<broker::Message>& polled, const absl::Status& status)
+  Plan Step(std::vector<broker::Message>& polled, const absl::Status& status, size_t prefetched)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCommitted(const absl::Status& status, const std::vector<broker::PartitionOffset>& offsets);
 

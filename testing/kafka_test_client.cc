@@ -54,22 +54,19 @@ void CountDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
   state->delivered++;
 }
 
-}  // namespace
-
-absl::StatusOr<std::vector<ConsumedRecord>> ReadTopic(const std::string& bootstrap,
-                                                      const std::string& topic, size_t count,
-                                                      absl::Duration timeout) {
+// A consumer assigned every partition of `topic` from the beginning.
+absl::StatusOr<std::unique_ptr<rd_kafka_t, Deleter>> AssignFromBeginning(
+    const std::string& bootstrap, const std::string& topic, absl::Time deadline) {
   auto consumer = NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
                                                 {"group.id", "kafka-sidecar-test-reader"},
                                                 {"enable.auto.commit", "false"},
                                                 {"fetch.wait.max.ms", "10"}});
   if (!consumer.ok()) return consumer.status();
   rd_kafka_t* rk = consumer->get();
-  const rd_kafka_metadata_t* metadata = nullptr;
-  const absl::Time deadline = absl::Now() + timeout;
   int partitions = 0;
   // The topic may be new: wait until the cluster lists its partitions.
   while (partitions == 0 && absl::Now() < deadline) {
+    const rd_kafka_metadata_t* metadata = nullptr;
     rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
     if (rd_kafka_metadata(rk, 0, rkt, &metadata, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -80,7 +77,6 @@ absl::StatusOr<std::vector<ConsumedRecord>> ReadTopic(const std::string& bootstr
     rd_kafka_topic_destroy(rkt);
   }
   if (partitions == 0) return absl::NotFoundError(absl::StrCat("topic ", topic, " not found"));
-
   std::unique_ptr<rd_kafka_topic_partition_list_t, Deleter> assignment(
       rd_kafka_topic_partition_list_new(partitions));
   for (int p = 0; p < partitions; ++p) {
@@ -88,7 +84,18 @@ absl::StatusOr<std::vector<ConsumedRecord>> ReadTopic(const std::string& bootstr
         RD_KAFKA_OFFSET_BEGINNING;
   }
   rd_kafka_assign(rk, assignment.get());
+  return consumer;
+}
 
+}  // namespace
+
+absl::StatusOr<std::vector<ConsumedRecord>> ReadTopic(const std::string& bootstrap,
+                                                      const std::string& topic, size_t count,
+                                                      absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  auto consumer = AssignFromBeginning(bootstrap, topic, deadline);
+  if (!consumer.ok()) return consumer.status();
+  rd_kafka_t* rk = consumer->get();
   std::vector<ConsumedRecord> records;
   while (records.size() < count && absl::Now() < deadline) {
     std::unique_ptr<rd_kafka_message_t, Deleter> message(rd_kafka_consumer_poll(rk, 100));
@@ -160,6 +167,27 @@ absl::StatusOr<absl::Duration> ProduceDirect(const std::string& bootstrap,
                      rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(state.first_error.load()))));
   }
   return elapsed;
+}
+
+absl::StatusOr<absl::Duration> ConsumeDirect(const std::string& bootstrap,
+                                             const std::string& topic, int64_t count) {
+  auto consumer = AssignFromBeginning(bootstrap, topic, absl::Now() + absl::Seconds(30));
+  if (!consumer.ok()) return consumer.status();
+  int64_t received = 0;
+  absl::Time first;
+  const absl::Time deadline = absl::Now() + absl::Seconds(120);
+  while (received < count && absl::Now() < deadline) {
+    rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer->get(), 100);
+    if (message == nullptr) continue;
+    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (received++ == 0) first = absl::Now();
+    }
+    rd_kafka_message_destroy(message);
+  }
+  const absl::Time last = absl::Now();
+  rd_kafka_consumer_close(consumer->get());
+  if (received < count) return absl::DeadlineExceededError("not all records arrived");
+  return last - first;
 }
 
 absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& bootstrap,

@@ -42,6 +42,12 @@ absl::StatusOr<absl::Duration> ProduceDirect(const std::string& bootstrap,
 absl::StatusOr<int64_t> CountRecords(const std::string& bootstrap, const std::string& topic,
                                      int partitions);
 
+// Reads `count` records of `topic` from the beginning of every partition with a plain
+// librdkafka consumer (no group, no commits). Returns the time from the first record to the
+// last.
+absl::StatusOr<absl::Duration> ConsumeDirect(const std::string& bootstrap,
+                                             const std::string& topic, int64_t count);
+
 // The offsets `group` has committed for partitions 0..partitions-1 of `topic` (-1 where none
 // was), read by a client that does not join the group.
 absl::StatusOr<std::vector<int64_t>> CommittedOffsets(const std::string& bootstrap,

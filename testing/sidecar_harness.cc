@@ -40,9 +40,9 @@ absl::StatusOr<std::unique_ptr<SidecarHarness>> SidecarHarness::Start(Options op
   consumer_settings.insert(consumer_settings.end(), options.consumer_settings.begin(),
                            options.consumer_settings.end());
   sidecar::ConsumerFactory consumers =
-      [bootstrap = config.brokers, consumer_settings](
+      [bootstrap = config.brokers, prefetch = config.max_buffered_records / 2, consumer_settings](
           const std::string& group) -> absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> {
-    return broker::RdKafkaConsumer::Create({bootstrap, group, consumer_settings});
+    return broker::RdKafkaConsumer::Create({bootstrap, group, prefetch, consumer_settings});
   };
   absl::StatusOr<std::unique_ptr<sidecar::SidecarServer>> server =
       sidecar::SidecarServer::Start(config, {*harness->producer_, consumers});
