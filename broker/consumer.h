@@ -79,9 +79,10 @@ class GroupConsumer {
   // Asks a broker for cluster metadata, waiting up to `timeout`: OK when Kafka answers.
   virtual absl::Status CheckReachable(absl::Duration timeout) = 0;
 
-  // Leaves the group: the listener is told of the revocation first. Poll must not be called
-  // after.
-  virtual void Close() = 0;
+  // Leaves the group, serving group events (commit results, the final revocation through the
+  // listener) for up to `timeout`; past it, gives up (the group notices the member gone after
+  // its session timeout). Poll must not be called after.
+  virtual void Close(absl::Duration timeout) = 0;
 };
 
 }  // namespace kafka_sidecar::broker

@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -105,9 +106,12 @@ absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(
 }
 
 RdKafkaConsumer::~RdKafkaConsumer() {
-  Close();
+  if (rk_ == nullptr) return;
+  if (!closed_) Close(absl::Seconds(5));
   if (records_ != nullptr) rd_kafka_queue_destroy(records_);
   if (events_ != nullptr) rd_kafka_queue_destroy(events_);
+  // A consumer that could not leave its group in time must not try again here, unbounded.
+  rd_kafka_destroy_flags(rk_.release(), left_group_ ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
 void RdKafkaConsumer::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -250,14 +254,28 @@ absl::Status RdKafkaConsumer::CheckReachable(absl::Duration timeout) {
   return RdKafkaStatus(err, "asking Kafka for metadata");
 }
 
-void RdKafkaConsumer::Close() {
+void RdKafkaConsumer::Close(absl::Duration timeout) {
   if (closed_ || rk_ == nullptr) return;
   closed_ = true;
-  // Serves the final revocation through the listener, then leaves the group.
-  rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_.get());
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    LOG(WARNING) << "[" << group_ << "] closing: " << rd_kafka_err2str(err);
+  if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk_.get(), events_)) {
+    LOG(WARNING) << "[" << group_ << "] closing: " << rd_kafka_error_string(error);
+    rd_kafka_error_destroy(error);
   }
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!rd_kafka_consumer_closed(rk_.get())) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      LOG(WARNING) << "[" << group_ << "] could not leave the group within " << timeout
+                   << "; the group will drop this member after its session timeout";
+      listener_ = nullptr;
+      return;
+    }
+    // Serves the revocation (rebalance callback) and commit results.
+    rd_kafka_message_t* event = rd_kafka_consumer_poll(
+        rk_.get(), static_cast<int>(absl::ToInt64Milliseconds(std::min(left, absl::Milliseconds(100)))));
+    if (event != nullptr) rd_kafka_message_destroy(event);
+  }
+  left_group_ = true;
   listener_ = nullptr;
 }
 

@@ -43,7 +43,7 @@ class RdKafkaConsumer final : public GroupConsumer {
   void CommitAsync(const std::vector<PartitionOffset>& offsets, CommitCallback done) override;
   absl::Status CommitSync(const std::vector<PartitionOffset>& offsets) override;
   absl::Status CheckReachable(absl::Duration timeout) override;
-  void Close() override;
+  void Close(absl::Duration timeout) override;
 
  private:
   explicit RdKafkaConsumer(std::string group) : group_(std::move(group)) {}
@@ -59,6 +59,7 @@ class RdKafkaConsumer final : public GroupConsumer {
   rd_kafka_queue_t* records_ = nullptr;  // where assigned partitions' records go; owned
   RebalanceListener* listener_ = nullptr;
   bool closed_ = false;
+  bool left_group_ = false;  // Close completed: destroying may skip the consumer close
 };
 
 }  // namespace kafka_sidecar::broker

@@ -51,6 +51,29 @@ TEST(ConfigTest, MaxPendingProducesMustBePositive) {
   EXPECT_TRUE(ValidateConfig(config).ok());
 }
 
+TEST(ConfigTest, ConsumeSettingsHaveRanges) {
+  struct Case {
+    void (*mutate)(SidecarConfig&);
+    const char* flag;
+  };
+  const Case cases[] = {
+      {[](SidecarConfig& c) { c.max_in_flight_per_stream = 0; }, "--max_in_flight_per_stream"},
+      {[](SidecarConfig& c) { c.max_buffered_records = 0; }, "--max_buffered_records"},
+      {[](SidecarConfig& c) { c.commit_interval = absl::ZeroDuration(); }, "--commit_interval_ms"},
+      {[](SidecarConfig& c) { c.unsubscribe_linger = absl::Milliseconds(-1); },
+       "--unsubscribe_linger_ms"},
+      {[](SidecarConfig& c) { c.kafka_unavailable_timeout = absl::ZeroDuration(); },
+       "--kafka_unavailable_timeout_ms"},
+  };
+  for (const Case& c : cases) {
+    SidecarConfig config = ValidConfig();
+    c.mutate(config);
+    absl::Status status = ValidateConfig(config);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.flag;
+    EXPECT_THAT(status.message(), HasSubstr(c.flag));
+  }
+}
+
 TEST(ConfigTest, ShutdownGraceMustNotBeNegative) {
   SidecarConfig config = ValidConfig();
   config.shutdown_grace = absl::Milliseconds(-1);

@@ -61,6 +61,7 @@ Subscription::Subscription(SubscriptionOptions options,
   next_commit_ = clock_.Now() + options_.commit_interval;
   commit_backoff_ = options_.commit_interval;
   empty_since_ = clock_.Now();
+  last_contact_ = clock_.Now();
 }
 
 Subscription::~Subscription() { Close(absl::ZeroDuration(), absl::UnavailableError("closed")); }
@@ -184,8 +185,10 @@ void Subscription::OnAssigned(const std::vector<TopicPartition>& partitions) {
 
 void Subscription::OnRevoked(const std::vector<TopicPartition>& partitions, bool lost) {
   std::vector<PartitionOffset> commit;
+  bool stopping;
   {
     absl::MutexLock lock(&mu_);
+    stopping = stopping_;
     for (const TopicPartition& tp : partitions) {
       if (std::optional<PartitionOffset> offset = tracker_.Committable(tp)) {
         commit.push_back(*offset);
@@ -205,7 +208,9 @@ void Subscription::OnRevoked(const std::vector<TopicPartition>& partitions, bool
       });
     }
   }
-  if (lost || commit.empty()) return;
+  // When leaving, the final commit was already sent (and Kafka may be gone: this must not
+  // block).
+  if (lost || stopping || commit.empty()) return;
   // Synchronous: the partitions must not move before their acked offsets are in Kafka.
   absl::Status committed = consumer_->CommitSync(commit);
   if (committed.ok()) {
@@ -249,34 +254,35 @@ void Subscription::PollLoop() {
         OnCommitted(s, offsets);
       });
     }
-    if (plan.check_reachable && consumer_->CheckReachable(options_.poll_timeout).ok()) {
+    if (plan.check_reachable > absl::ZeroDuration() &&
+        consumer_->CheckReachable(plan.check_reachable).ok()) {
       absl::MutexLock lock(&mu_);
-      if (unavailable_since_.has_value()) {
-        LOG(INFO) << "[" << options_.group << "] Kafka is reachable again";
-      }
-      unavailable_since_.reset();
+      last_contact_ = clock_.Now();
     }
     if (plan.stop) break;
   }
 
-  // Leave the group: commit what was acked, then close (which revokes, committing again).
+  // Leave the group. The streams end first: they get no more records either way, and Kafka
+  // may be slow or gone. Then commit what was acked and close, both within close_timeout.
   std::vector<PartitionOffset> commit;
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
     draining_ = true;
     commit = tracker_.Committable();
+    EndStreams(end_status_.ok() ? absl::UnavailableError("the subscription was closed")
+                                : end_status_);
   }
-  if (absl::Status s = consumer_->CommitSync(commit); !s.ok()) {
-    metrics_.commits_failed++;
-    LOG(WARNING) << "[" << options_.group << "] final commit: " << s;
-  } else if (!commit.empty()) {
-    metrics_.commits_succeeded++;
+  if (!commit.empty()) {
+    consumer_->CommitAsync(commit, [this](const absl::Status& s,
+                                          const std::vector<PartitionOffset>& offsets) {
+      OnCommitted(s, offsets);
+    });
   }
-  consumer_->Close();
+  // Serves the commit result and the final revocation (which commits nothing more: see
+  // OnRevoked).
+  consumer_->Close(options_.close_timeout);
   absl::MutexLock lock(&mu_);
-  EndStreams(end_status_.ok() ? absl::UnavailableError("the subscription was closed")
-                              : end_status_);
   closed_ = true;
   metrics_.subscriptions--;
   LOG(INFO) << "[" << options_.group << "] left the group";
@@ -292,7 +298,7 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
     queues_[m.tp].push_back(Pending{std::move(m), 1});
     ++buffered_;
   }
-  if (!polled.empty()) unavailable_since_.reset();
+  if (!polled.empty()) last_contact_ = now;
 
   if (IsPermanent(status)) {
     LOG(ERROR) << "[" << options_.group << "] " << status << "; ending its streams";
@@ -300,25 +306,23 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
     plan.stop = true;
     return plan;
   }
-  if (absl::IsUnavailable(status) && !unavailable_since_.has_value()) {
-    LOG(WARNING) << "[" << options_.group << "] " << status;
-    unavailable_since_ = now;
-  } else if (!status.ok() && !absl::IsUnavailable(status)) {
-    LOG(WARNING) << "[" << options_.group << "] " << status << " (retrying)";
+  if (!status.ok()) LOG(WARNING) << "[" << options_.group << "] " << status << " (retrying)";
+  // Quiet is not proof of trouble: an idle topic has no records. Without news from Kafka for
+  // a while, ask it; unreachable past the timeout ends the streams.
+  const absl::Duration silent = now - last_contact_;
+  if (silent >= options_.kafka_unavailable_timeout) {
+    end_status_ = absl::UnavailableError(absl::StrCat(
+        "Kafka has been unreachable for ", absl::FormatDuration(silent),
+        " (--kafka_unavailable_timeout_ms); the subscription was closed"));
+    LOG(ERROR) << "[" << options_.group << "] " << end_status_.message();
+    plan.stop = true;
+    return plan;
   }
-  if (unavailable_since_.has_value()) {
-    if (now - *unavailable_since_ >= options_.kafka_unavailable_timeout) {
-      end_status_ = absl::UnavailableError(
-          absl::StrCat("Kafka has been unreachable for ", absl::FormatDuration(now - *unavailable_since_),
-                       " (--kafka_unavailable_timeout_ms)"));
-      LOG(ERROR) << "[" << options_.group << "] " << end_status_;
-      plan.stop = true;
-      return plan;
-    }
-    if (now - last_reachability_check_ >= options_.poll_timeout * 10) {
-      last_reachability_check_ = now;
-      plan.check_reachable = true;
-    }
+  const absl::Duration check_interval =
+      std::clamp(options_.kafka_unavailable_timeout / 10, absl::Milliseconds(100), absl::Seconds(5));
+  if (silent >= check_interval && now - last_reachability_check_ >= check_interval) {
+    last_reachability_check_ = now;
+    plan.check_reachable = std::min(check_interval, absl::Seconds(1));
   }
 
   Dispatch();
@@ -365,14 +369,20 @@ void Subscription::OnCommitted(const absl::Status& status,
   absl::MutexLock lock(&mu_);
   commit_in_flight_ = false;
   if (status.ok()) {
+    LOG_IF(INFO, stopping_) << "[" << options_.group << "] final commit done";
+    last_contact_ = clock_.Now();
     tracker_.MarkCommitted(offsets);
     metrics_.commits_succeeded++;
     commit_backoff_ = options_.commit_interval;
     next_commit_ = clock_.Now() + options_.commit_interval;
     return;
   }
-  // Acked state stays in the tracker: the retry commits it (and whatever was acked since).
   metrics_.commits_failed++;
+  if (stopping_) {
+    LOG(WARNING) << "[" << options_.group << "] final commit: " << status;
+    return;
+  }
+  // Acked state stays in the tracker: the retry commits it (and whatever was acked since).
   commit_backoff_ = std::min(commit_backoff_ * 2, options_.max_commit_backoff);
   next_commit_ = clock_.Now() + commit_backoff_;
   LOG(WARNING) << "[" << options_.group << "] " << status << "; retrying in " << commit_backoff_;

@@ -42,10 +42,13 @@ struct SubscriptionOptions {
   // full, how often it looks for room.
   absl::Duration poll_timeout = absl::Milliseconds(100);
   absl::Duration full_poll_interval = absl::Milliseconds(5);
-  // Kafka unreachable this long ends the subscription's streams with UNAVAILABLE.
+  // Kafka unreachable this long ends the subscription's streams with UNAVAILABLE. Without
+  // records or commits for a tenth of it, the subscription asks Kafka for metadata to know.
   absl::Duration kafka_unavailable_timeout = absl::Seconds(60);
   // How long the subscription outlives its last stream before it leaves the group.
   absl::Duration linger = absl::Seconds(5);
+  // How long leaving the group (final commit included) may take.
+  absl::Duration close_timeout = absl::Seconds(5);
 };
 
 // One Kafka consumer-group membership for (group, topics), shared by the app's streams that
@@ -113,7 +116,8 @@ class Subscription final : private broker::RebalanceListener {
     std::vector<broker::TopicPartition> pause;
     std::vector<broker::TopicPartition> resume;
     std::vector<broker::PartitionOffset> commit;
-    bool check_reachable = false;
+    // Ask Kafka for metadata, waiting up to this long (zero: no check).
+    absl::Duration check_reachable;
     bool stop = false;
   };
 
@@ -154,7 +158,8 @@ class Subscription final : private broker::RebalanceListener {
   absl::Time next_commit_ ABSL_GUARDED_BY(mu_);
   absl::Duration commit_backoff_ ABSL_GUARDED_BY(mu_);
   bool commit_in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  std::optional<absl::Time> unavailable_since_ ABSL_GUARDED_BY(mu_);
+  // Kafka answered last (records, a commit, or a metadata check) at this time.
+  absl::Time last_contact_ ABSL_GUARDED_BY(mu_);
   absl::Time last_reachability_check_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time empty_since_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;  // send nothing more

@@ -298,5 +298,19 @@ TEST_F(ConsumeIntegrationTest, MissingTopicEndsTheStreamWithNotFound) {
   EXPECT_THAT(status.error_message(), HasSubstr("nowhere"));
 }
 
+TEST_F(ConsumeIntegrationTest, KafkaUnreachablePastTheTimeoutEndsTheStreamWithUnavailable) {
+  SidecarHarness::Options options;
+  options.config.kafka_unavailable_timeout = absl::Seconds(2);
+  StartSidecar(std::move(options));
+  CreateAndFill("fragile", 10);
+  auto client = Open();
+  ASSERT_TRUE(client->Subscribe("patient", {"fragile"}));
+  ASSERT_EQ(client->Receive(10, /*ack=*/true).size(), 10u);
+  harness_->SetAllBrokersDown();
+  grpc::Status status = client->AwaitEnd();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("unreachable"));
+}
+
 }  // namespace
 }  // namespace kafka_sidecar::testing

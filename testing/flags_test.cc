@@ -50,6 +50,10 @@ INSTANTIATE_TEST_SUITE_P(
                     "acks"},
         BadFlagCase{{"--brokers=embedded", "--embedded_partitions=0"}, "--embedded_partitions"},
         BadFlagCase{{"--brokers=k:9092", "--max_pending_produces=lots"}, "max_pending_produces"},
+        BadFlagCase{{"--brokers=k:9092", "--commit_interval_ms=0"}, "--commit_interval_ms"},
+        BadFlagCase{{"--brokers=k:9092", "--max_in_flight_per_stream=0"},
+                    "--max_in_flight_per_stream"},
+        BadFlagCase{{"--brokers=k:9092", "--max_buffered_records=-1"}, "--max_buffered_records"},
         BadFlagCase{{"--brokers=k:9092", "--no_such_flag=1"}, "no_such_flag"}));
 
 TEST(FlagsSecretTest, SecretSettingValuesAreNeverPrinted) {
