@@ -23,6 +23,8 @@ while read -r target status; do
       value="$(echo "$header" | sed -n "s/.* $field=\"\([0-9]*\)\".*/\1/p")"
       printf -v "$field" '%s' "${value:-0}"
     done
+    # GTEST_SKIP()ped cases are counted as skipped (gtest lists them per test case).
+    disabled=$((disabled + $(grep -c 'result="skipped"' "$xml" || true)))
   fi
   case "$status" in
     PASSED|FLAKY)
