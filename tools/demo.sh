@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The quick start: installs what is missing, builds, starts the sidecar on embedded (in-memory)
-# Kafka, produces a few keyed records through it, reads them back with kcat, and stops it.
+# Kafka, produces a few keyed records through it, reads them back with kcat, consumes and acks
+# them through the sidecar, and stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,9 @@ echo "== producing 5 keyed records through the sidecar (gRPC ProduceStream)"
 echo "== reading them back from Kafka with kcat, a plain Kafka client"
 kcat -b "$bootstrap" -C -t demo -o beginning -e -q \
   -f '   partition %p offset %o key %k value %s\n'
+
+echo "== consuming them through the sidecar (gRPC Consume, group demo-app), acking each"
+"${CLI[@]}" consume --group=demo-app --topic=demo --max_records=5 2>&1 | sed 's/^/   /'
 
 echo "== stopping the sidecar (SIGTERM)"
 kill -TERM $sidecar
