@@ -17,6 +17,7 @@
 #include "broker/topic_creating_producer.h"
 #include "sidecar/config.h"
 #include "sidecar/server.h"
+#include "sidecar/signals.h"
 
 DEFINE_string(listen, "127.0.0.1:50051", "gRPC address to serve on: host:port or unix:/path");
 DEFINE_string(brokers, "",
@@ -144,13 +145,7 @@ int Run(const SidecarConfig& config) {
             << ", Kafka at " << bootstrap;
 
   // SIGTERM and SIGINT were blocked before any thread started, so they wait here.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  int signal = 0;
-  sigwait(&signals, &signal);
-  LOG(INFO) << "[server] received " << strsignal(signal);
+  LOG(INFO) << "[server] received " << strsignal(WaitForShutdownSignal());
   (*server)->Shutdown();
   server->reset();
   producer.reset();
@@ -163,13 +158,7 @@ int Run(const SidecarConfig& config) {
 }  // namespace kafka_sidecar::sidecar
 
 int main(int argc, char** argv) {
-  // Block the shutdown signals before any thread exists, so every thread inherits the mask and
-  // only sigwait in Run receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  kafka_sidecar::sidecar::BlockShutdownSignals();
 
   gflags::SetUsageMessage(
       "a gRPC sidecar for Kafka: produce with backpressure, consume with per-record acks.\n"

@@ -106,44 +106,40 @@ void Subscription::Detach(uint64_t stream_id) {
   Dispatch();
 }
 
+std::optional<Subscription::Pending> Subscription::TakeInFlight(uint64_t stream_id,
+                                                               uint64_t delivery_id) {
+  auto stream = streams_.find(stream_id);
+  if (stream != streams_.end()) {
+    auto found = stream->second.in_flight.find(delivery_id);
+    if (found != stream->second.in_flight.end()) {
+      Pending pending = std::move(found->second);
+      stream->second.in_flight.erase(found);
+      return pending;
+    }
+  }
+  metrics_.unknown_acks++;
+  return std::nullopt;
+}
+
 void Subscription::Ack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids) {
   absl::MutexLock lock(&mu_);
-  auto it = streams_.find(stream_id);
   for (uint64_t id : delivery_ids) {
-    if (it == streams_.end()) {
-      metrics_.unknown_acks++;
-      continue;
+    if (std::optional<Pending> pending = TakeInFlight(stream_id, id)) {
+      tracker_.Ack(pending->message.tp, pending->message.offset);
+      metrics_.records_acked++;
     }
-    auto found = it->second.in_flight.find(id);
-    if (found == it->second.in_flight.end()) {
-      metrics_.unknown_acks++;
-      continue;
-    }
-    tracker_.Ack(found->second.message.tp, found->second.message.offset);
-    it->second.in_flight.erase(found);
-    metrics_.records_acked++;
   }
   Dispatch();
 }
 
 void Subscription::Nack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids) {
   absl::MutexLock lock(&mu_);
-  auto it = streams_.find(stream_id);
   for (uint64_t id : delivery_ids) {
-    if (it == streams_.end()) {
-      metrics_.unknown_acks++;
-      continue;
+    if (std::optional<Pending> pending = TakeInFlight(stream_id, id)) {
+      ++pending->attempt;
+      Requeue(*std::move(pending));
+      metrics_.records_nacked++;
     }
-    auto found = it->second.in_flight.find(id);
-    if (found == it->second.in_flight.end()) {
-      metrics_.unknown_acks++;
-      continue;
-    }
-    Pending pending = std::move(found->second);
-    it->second.in_flight.erase(found);
-    ++pending.attempt;
-    Requeue(std::move(pending));
-    metrics_.records_nacked++;
   }
   Dispatch();
 }

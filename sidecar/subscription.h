@@ -129,6 +129,9 @@ class Subscription final : private broker::RebalanceListener {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCommitted(const absl::Status& status, const std::vector<broker::PartitionOffset>& offsets);
 
+  // Removes and returns a stream's in-flight record; counts unknown (or stale) ids.
+  std::optional<Pending> TakeInFlight(uint64_t stream_id, uint64_t delivery_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Puts a record back in its partition's queue, in offset order.
   void Requeue(Pending pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends what the streams have room for.

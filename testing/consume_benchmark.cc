@@ -20,6 +20,7 @@
 #include "sidecar/config.h"
 #include "sidecar/server.h"
 #include "testing/consume_client.h"
+#include "testing/benchmark_table.h"
 #include "testing/kafka_test_client.h"
 
 DEFINE_int64(records, 400000, "records to consume in each measurement");
@@ -84,13 +85,6 @@ absl::StatusOr<absl::Duration> ConsumeThroughSidecar(broker::EmbeddedCluster& cl
   return elapsed;
 }
 
-void PrintRow(const std::string& name, absl::Duration elapsed, double direct_rate) {
-  const double rate = static_cast<double>(FLAGS_records) / absl::ToDoubleSeconds(elapsed);
-  std::printf("%-36s %10lld %9.3f %12.0f %8.1f%%\n", name.c_str(),
-              static_cast<long long>(FLAGS_records), absl::ToDoubleSeconds(elapsed), rate,
-              direct_rate > 0 ? 100.0 * rate / direct_rate : 100.0);
-}
-
 int Run() {
   auto cluster = broker::EmbeddedCluster::Create(3);
   if (!cluster.ok()) {
@@ -107,22 +101,19 @@ int Run() {
   }
   std::printf("consume benchmark: %lld records of %d bytes, %d partitions, embedded cluster\n",
               static_cast<long long>(FLAGS_records), FLAGS_value_size, FLAGS_partitions);
-  std::printf("%-36s %10s %9s %12s %9s\n", "path", "records", "seconds", "records/s",
-              "of direct");
   auto direct = ConsumeDirect((*cluster)->bootstrap_servers(), topic, FLAGS_records);
   if (!direct.ok()) {
     std::fprintf(stderr, "direct: %s\n", direct.status().ToString().c_str());
     return 1;
   }
-  const double direct_rate = static_cast<double>(FLAGS_records) / absl::ToDoubleSeconds(*direct);
-  PrintRow("direct librdkafka consumer", *direct, 0);
+  BenchmarkTable table(FLAGS_records);
+  table.Row("direct librdkafka consumer", *direct);
   auto sidecar = ConsumeThroughSidecar(**cluster, topic);
   if (!sidecar.ok()) {
     std::fprintf(stderr, "sidecar: %s\n", sidecar.status().ToString().c_str());
     return 1;
   }
-  PrintRow(absl::StrCat("sidecar 1 stream, max_in_flight=", FLAGS_max_in_flight), *sidecar,
-           direct_rate);
+  table.Row(absl::StrCat("sidecar 1 stream, max_in_flight=", FLAGS_max_in_flight), *sidecar);
   return 0;
 }
 

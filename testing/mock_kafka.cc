@@ -4,23 +4,19 @@
 
 #include <gflags/gflags.h>
 #include <glog/logging.h>
-#include <signal.h>
 
 #include <iostream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "broker/embedded_cluster.h"
+#include "sidecar/signals.h"
 
 DEFINE_int32(brokers, 3, "number of brokers");
 DEFINE_string(topics, "", "topics to create, as name:partitions,name:partitions");
 
 int main(int argc, char** argv) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  kafka_sidecar::sidecar::BlockShutdownSignals();
   gflags::SetUsageMessage("an in-memory Kafka cluster on loopback; prints its bootstrap servers");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   FLAGS_logtostderr = true;
@@ -44,7 +40,6 @@ int main(int argc, char** argv) {
     }
   }
   std::cout << (*cluster)->bootstrap_servers() << std::endl;
-  int signal = 0;
-  sigwait(&signals, &signal);
+  kafka_sidecar::sidecar::WaitForShutdownSignal();
   return 0;
 }

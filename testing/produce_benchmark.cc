@@ -21,6 +21,7 @@
 #include "proto/kafka_sidecar.grpc.pb.h"
 #include "sidecar/config.h"
 #include "sidecar/server.h"
+#include "testing/benchmark_table.h"
 #include "testing/kafka_test_client.h"
 
 DEFINE_int64(records, 200000, "records per measurement");
@@ -122,13 +123,6 @@ absl::StatusOr<absl::Duration> ProduceThroughSidecar(broker::EmbeddedCluster& cl
   return elapsed;
 }
 
-void PrintRow(const std::string& name, absl::Duration elapsed, double direct_rate) {
-  const double rate = static_cast<double>(FLAGS_records) / absl::ToDoubleSeconds(elapsed);
-  std::printf("%-36s %10lld %9.3f %12.0f %8.1f%%\n", name.c_str(),
-              static_cast<long long>(FLAGS_records), absl::ToDoubleSeconds(elapsed), rate,
-              direct_rate > 0 ? 100.0 * rate / direct_rate : 100.0);
-}
-
 int Run() {
   auto cluster = broker::EmbeddedCluster::Create(3);
   if (!cluster.ok()) {
@@ -137,8 +131,6 @@ int Run() {
   }
   std::printf("produce benchmark: %lld records of %d bytes, %d partitions, embedded cluster\n",
               static_cast<long long>(FLAGS_records), FLAGS_value_size, FLAGS_partitions);
-  std::printf("%-36s %10s %9s %12s %9s\n", "path", "records", "seconds", "records/s",
-              "of direct");
   (*cluster)->CreateTopic("bench-direct", FLAGS_partitions).IgnoreError();
   auto direct = ProduceDirect((*cluster)->bootstrap_servers(), "bench-direct", FLAGS_records,
                               FLAGS_value_size);
@@ -146,8 +138,8 @@ int Run() {
     std::fprintf(stderr, "direct: %s\n", direct.status().ToString().c_str());
     return 1;
   }
-  const double direct_rate = static_cast<double>(FLAGS_records) / absl::ToDoubleSeconds(*direct);
-  PrintRow("direct librdkafka producer", *direct, 0);
+  BenchmarkTable table(FLAGS_records);
+  table.Row("direct librdkafka producer", *direct);
 
   for (absl::string_view streams_item : absl::StrSplit(FLAGS_streams, ',', absl::SkipEmpty())) {
     for (absl::string_view item : absl::StrSplit(FLAGS_max_pending, ',', absl::SkipEmpty())) {
@@ -165,8 +157,7 @@ int Run() {
         std::fprintf(stderr, "sidecar: %s\n", sidecar.status().ToString().c_str());
         return 1;
       }
-      PrintRow(absl::StrCat("sidecar ", streams, " stream(s), pending<=", max_pending), *sidecar,
-               direct_rate);
+      table.Row(absl::StrCat("sidecar ", streams, " stream(s), pending<=", max_pending), *sidecar);
     }
   }
   return 0;
