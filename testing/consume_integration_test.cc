@@ -298,6 +298,16 @@ TEST_F(ConsumeIntegrationTest, MissingTopicEndsTheStreamWithNotFound) {
   EXPECT_THAT(status.error_message(), HasSubstr("nowhere"));
 }
 
+TEST_F(ConsumeIntegrationTest, UnauthorizedTopicEndsTheStreamWithPermissionDenied) {
+  StartSidecar();
+  harness_->cluster().SetTopicError("secret", RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+  auto client = Open();
+  client->Subscribe("spies", {"secret"});
+  grpc::Status status = client->AwaitEnd();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("secret"));
+}
+
 TEST_F(ConsumeIntegrationTest, KafkaUnreachablePastTheTimeoutEndsTheStreamWithUnavailable) {
   SidecarHarness::Options options;
   options.config.kafka_unavailable_timeout = absl::Seconds(2);
