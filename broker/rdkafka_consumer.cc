@@ -85,8 +85,10 @@ absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(
       {"enable.auto.offset.store", "false"},
       {"auto.offset.reset", "earliest"},
       {"partition.assignment.strategy", "cooperative-sticky"},
-      // Bound librdkafka's prefetch: part of the sidecar's memory budget.
+      // Bound librdkafka's prefetch: part of the sidecar's memory budget. A fetch response may
+      // overshoot the queue limits by up to fetch.max.bytes per broker.
       {"queued.max.messages.kbytes", "16384"},
+      {"fetch.max.bytes", "4194304"},
       {"queued.min.messages", absl::StrCat(options.max_prefetch_records)},
   };
   settings.insert(settings.end(), options.settings.begin(), options.settings.end());

@@ -52,6 +52,10 @@ absl::Status ValidateConfig(const SidecarConfig& config) {
         "--brokers is required: Kafka bootstrap servers (host:port,...), or 'embedded' for an "
         "in-memory cluster to try things with");
   }
+  if (config.ordering != "key" && config.ordering != "partition" && config.ordering != "none") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--ordering must be key, partition or none, got '", config.ordering, "'"));
+  }
   const bool embedded = config.brokers == kEmbeddedBrokers;
   const Range ranges[] = {
       {"max_pending_produces", config.max_pending_produces, 1, 1000000},
@@ -60,6 +64,7 @@ absl::Status ValidateConfig(const SidecarConfig& config) {
       {"commit_interval_ms", Ms(config.commit_interval), 1, kHourMs},
       {"unsubscribe_linger_ms", Ms(config.unsubscribe_linger), 0, kHourMs},
       {"kafka_unavailable_timeout_ms", Ms(config.kafka_unavailable_timeout), 1, 24 * kHourMs},
+      {"client_inactivity_timeout_ms", Ms(config.client_inactivity_timeout), 1, 24 * kHourMs},
       {"shutdown_grace_ms", Ms(config.shutdown_grace), 0, kHourMs},
       // Checked only where they apply.
       {"embedded_brokers", embedded ? config.embedded_brokers : 1, 1, 16},

@@ -29,6 +29,11 @@ struct SidecarConfig {
   int max_buffered_records = 100000;
   // Consume: how long a subscription outlives its last stream.
   absl::Duration unsubscribe_linger = absl::Seconds(5);
+  // Consume: how a subscription's records are spread over its streams: "key", "partition" or
+  // "none".
+  std::string ordering = "key";
+  // Consume: a stream holding records that sends no ack or nack this long is ended.
+  absl::Duration client_inactivity_timeout = absl::Seconds(60);
   // Consume: Kafka unreachable this long ends a subscription's streams with UNAVAILABLE.
   absl::Duration kafka_unavailable_timeout = absl::Seconds(60);
   // On SIGTERM: how long Kafka gets to acknowledge what was accepted, and apps get to ack

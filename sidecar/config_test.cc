@@ -64,6 +64,9 @@ TEST(ConfigTest, ConsumeSettingsHaveRanges) {
        "--unsubscribe_linger_ms"},
       {[](SidecarConfig& c) { c.kafka_unavailable_timeout = absl::ZeroDuration(); },
        "--kafka_unavailable_timeout_ms"},
+      {[](SidecarConfig& c) { c.client_inactivity_timeout = absl::ZeroDuration(); },
+       "--client_inactivity_timeout_ms"},
+      {[](SidecarConfig& c) { c.ordering = "random"; }, "--ordering"},
   };
   for (const Case& c : cases) {
     SidecarConfig config = ValidConfig();

@@ -37,6 +37,12 @@ DEFINE_int32(max_buffered_records, 100000,
              "app) at which its partitions are paused; they resume at a quarter");
 DEFINE_int32(unsubscribe_linger_ms, 5000,
              "how long a subscription (a consumer-group membership) outlives its last stream");
+DEFINE_string(ordering, "key",
+              "how a subscription's records are spread over the app's streams: key (per-key "
+              "order), partition (per-partition order) or none (least-loaded stream, no order)");
+DEFINE_int32(client_inactivity_timeout_ms, 60000,
+             "a Consume stream holding unacked records that sends no ack or nack this long is "
+             "ended with DEADLINE_EXCEEDED and its records go to the other streams");
 DEFINE_int32(kafka_unavailable_timeout_ms, 60000,
              "Kafka unreachable this long ends a subscription's streams with UNAVAILABLE");
 DEFINE_int32(shutdown_grace_ms, 10000,
@@ -72,6 +78,8 @@ absl::StatusOr<SidecarConfig> ConfigFromFlags() {
   config.max_buffered_records = FLAGS_max_buffered_records;
   config.unsubscribe_linger = absl::Milliseconds(FLAGS_unsubscribe_linger_ms);
   config.kafka_unavailable_timeout = absl::Milliseconds(FLAGS_kafka_unavailable_timeout_ms);
+  config.ordering = FLAGS_ordering;
+  config.client_inactivity_timeout = absl::Milliseconds(FLAGS_client_inactivity_timeout_ms);
   config.shutdown_grace = absl::Milliseconds(FLAGS_shutdown_grace_ms);
   config.embedded_partitions = FLAGS_embedded_partitions;
   config.embedded_brokers = FLAGS_embedded_brokers;

@@ -17,6 +17,7 @@ struct ConsumeMetrics {
   std::atomic<int64_t> commits_succeeded{0};
   std::atomic<int64_t> commits_failed{0};
   std::atomic<int64_t> pauses{0};  // times a subscription paused its partitions
+  std::atomic<int64_t> inactivity_drops{0};  // streams ended for holding records silently
   std::atomic<int64_t> subscriptions{0};  // open now
   std::atomic<int64_t> streams{0};        // open now
 };

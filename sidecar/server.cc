@@ -19,6 +19,10 @@ SubscriptionOptions SubscriptionDefaults(const SidecarConfig& config) {
   options.max_buffered_records = static_cast<size_t>(config.max_buffered_records);
   options.linger = config.unsubscribe_linger;
   options.kafka_unavailable_timeout = config.kafka_unavailable_timeout;
+  options.inactivity_timeout = config.client_inactivity_timeout;
+  options.dispatch.ordering = config.ordering == "none"        ? Ordering::kNone
+                              : config.ordering == "partition" ? Ordering::kPartition
+                                                               : Ordering::kKey;
   return options;
 }
 

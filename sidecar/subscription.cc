@@ -24,30 +24,6 @@ bool IsPermanent(const absl::Status& status) {
          absl::IsUnauthenticated(status);
 }
 
-void AddRecord(const broker::Message& m, uint64_t delivery_id, uint32_t attempt,
-               kafka_sidecar::v1::RecordBatch& batch) {
-  kafka_sidecar::v1::Record* record = batch.add_records();
-  record->set_delivery_id(delivery_id);
-  record->set_topic(m.tp.topic);
-  record->set_partition(m.tp.partition);
-  record->set_offset(m.offset);
-  if (m.key.has_value()) record->set_key(*m.key);
-  record->set_value(m.value);
-  for (const broker::Header& h : m.headers) {
-    kafka_sidecar::v1::Header* header = record->add_headers();
-    header->set_key(h.key);
-    header->set_value(h.value);
-  }
-  record->set_timestamp_ms(m.timestamp_ms);
-  record->set_delivery_attempt(attempt);
-}
-
-size_t RecordBytes(const broker::Message& m) {
-  size_t bytes = m.tp.topic.size() + m.value.size() + (m.key ? m.key->size() : 0) + 32;
-  for (const broker::Header& h : m.headers) bytes += h.key.size() + h.value.size() + 4;
-  return bytes;
-}
-
 }  // namespace
 
 Subscription::Subscription(SubscriptionOptions options,
@@ -56,7 +32,8 @@ Subscription::Subscription(SubscriptionOptions options,
     : options_(std::move(options)),
       consumer_(std::move(consumer)),
       clock_(clock),
-      metrics_(metrics) {
+      metrics_(metrics),
+      dispatcher_(options_.dispatch, metrics) {
   absl::MutexLock lock(&mu_);
   next_commit_ = clock_.Now() + options_.commit_interval;
   commit_backoff_ = options_.commit_interval;
@@ -82,66 +59,50 @@ absl::Status Subscription::Start() {
 bool Subscription::Attach(uint64_t stream_id, ConsumerStream* stream, uint32_t max_in_flight) {
   absl::MutexLock lock(&mu_);
   if (stopping_ || closed_) return false;
-  streams_[stream_id] = Stream{stream, max_in_flight};
-  stream_ids_.push_back(stream_id);
+  dispatcher_.AddStream(stream_id, stream, max_in_flight, clock_.Now());
   metrics_.streams++;
-  Dispatch();
+  if (!draining_) dispatcher_.Dispatch(clock_.Now());
   return true;
 }
 
 void Subscription::Detach(uint64_t stream_id) {
   absl::MutexLock lock(&mu_);
-  auto it = streams_.find(stream_id);
-  if (it == streams_.end()) return;
-  std::vector<Pending> in_flight;
-  for (auto& [id, pending] : it->second.in_flight) in_flight.push_back(std::move(pending));
-  streams_.erase(it);
-  stream_ids_.erase(std::find(stream_ids_.begin(), stream_ids_.end(), stream_id));
-  metrics_.streams--;
-  for (Pending& pending : in_flight) {
-    ++pending.attempt;
-    Requeue(std::move(pending));
-  }
-  if (streams_.empty()) empty_since_ = clock_.Now();
-  Dispatch();
+  if (dispatcher_.stream(stream_id) == nullptr) return;
+  RemoveStream(stream_id);
+  if (!draining_) dispatcher_.Dispatch(clock_.Now());
 }
 
-std::optional<Subscription::Pending> Subscription::TakeInFlight(uint64_t stream_id,
-                                                               uint64_t delivery_id) {
-  auto stream = streams_.find(stream_id);
-  if (stream != streams_.end()) {
-    auto found = stream->second.in_flight.find(delivery_id);
-    if (found != stream->second.in_flight.end()) {
-      Pending pending = std::move(found->second);
-      stream->second.in_flight.erase(found);
-      return pending;
-    }
-  }
-  metrics_.unknown_acks++;
-  return std::nullopt;
+void Subscription::RemoveStream(uint64_t stream_id) {
+  dispatcher_.RemoveStream(stream_id);
+  metrics_.streams--;
+  if (dispatcher_.empty()) empty_since_ = clock_.Now();
 }
 
 void Subscription::Ack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids) {
   absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_.Now();
   for (uint64_t id : delivery_ids) {
-    if (std::optional<Pending> pending = TakeInFlight(stream_id, id)) {
-      tracker_.Ack(pending->message.tp, pending->message.offset);
+    if (std::optional<PartitionOffset> acked = dispatcher_.Ack(stream_id, id, now)) {
+      tracker_.Ack(acked->tp, acked->offset);
       metrics_.records_acked++;
+    } else {
+      metrics_.unknown_acks++;
     }
   }
-  Dispatch();
+  if (!draining_) dispatcher_.Dispatch(now);
 }
 
 void Subscription::Nack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids) {
   absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_.Now();
   for (uint64_t id : delivery_ids) {
-    if (std::optional<Pending> pending = TakeInFlight(stream_id, id)) {
-      ++pending->attempt;
-      Requeue(*std::move(pending));
+    if (dispatcher_.Nack(stream_id, id, now)) {
       metrics_.records_nacked++;
+    } else {
+      metrics_.unknown_acks++;
     }
   }
-  Dispatch();
+  if (!draining_) dispatcher_.Dispatch(now);
 }
 
 void Subscription::BeginDrain() {
@@ -154,7 +115,9 @@ void Subscription::Close(absl::Duration grace, const absl::Status& status) {
     absl::MutexLock lock(&mu_);
     if (started_ && !stopping_) {
       draining_ = true;
-      auto all_acked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return InFlight() == 0; };
+      auto all_acked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return dispatcher_.in_flight() == 0;
+      };
       mu_.AwaitWithTimeout(absl::Condition(&all_acked), grace);
       stopping_ = true;
       if (end_status_.ok()) end_status_ = status;
@@ -191,18 +154,10 @@ void Subscription::OnRevoked(const std::vector<TopicPartition>& partitions, bool
       }
       tracker_.Remove(tp);
       assigned_.erase(tp);
-      auto queue = queues_.find(tp);
-      if (queue != queues_.end()) {
-        buffered_ -= queue->second.size();
-        queues_.erase(queue);
-      }
     }
-    // Their in-flight records now belong to another member: acks for them become stale.
-    for (auto& [id, stream] : streams_) {
-      absl::erase_if(stream.in_flight, [this](const auto& entry) {
-        return !tracker_.Tracks(entry.second.message.tp);
-      });
-    }
+    // Their records now belong to another member: acks for them become stale.
+    dispatcher_.DropPartitions(
+        absl::flat_hash_set<TopicPartition>(partitions.begin(), partitions.end()));
   }
   // When leaving, the final commit was already sent (and Kafka may be gone: this must not
   // block).
@@ -230,7 +185,8 @@ void Subscription::PollLoop() {
     {
       absl::MutexLock lock(&mu_);
       const size_t cap = std::max<size_t>(options_.max_buffered_records / 2, 1);
-      room = buffered_ >= cap ? 0 : std::min(kMaxPollRecords, cap - buffered_);
+      const size_t buffered = dispatcher_.buffered();
+      room = buffered >= cap ? 0 : std::min(kMaxPollRecords, cap - buffered);
     }
     // With no room, records stay in the client (which stops fetching at its own limit) and
     // only group events are served.
@@ -291,8 +247,7 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
   for (Message& m : polled) {
     // Records of partitions revoked meanwhile, and re-fetched ones, are not taken.
     if (!tracker_.Track(m.tp, m.offset)) continue;
-    queues_[m.tp].push_back(Pending{std::move(m), 1});
-    ++buffered_;
+    dispatcher_.Add(std::move(m));
   }
   if (!polled.empty()) last_contact_ = now;
 
@@ -321,11 +276,22 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
     plan.check_reachable = std::min(check_interval, absl::Seconds(1));
   }
 
-  Dispatch();
+  // A stream that holds records and has gone silent is ended; its records go to the others.
+  for (uint64_t id : dispatcher_.InactiveSince(now - options_.inactivity_timeout)) {
+    LOG(WARNING) << "[" << options_.group << "] stream " << id << " sent no ack or nack for "
+                 << options_.inactivity_timeout << " while holding records: ending it";
+    dispatcher_.stream(id)->End(absl::DeadlineExceededError(absl::StrCat(
+        "stream inactive: it held unacked records and sent no ack or nack for ",
+        absl::FormatDuration(options_.inactivity_timeout),
+        " (--client_inactivity_timeout_ms); its records went to other streams")));
+    RemoveStream(id);
+    metrics_.inactivity_drops++;
+  }
+  if (!draining_) dispatcher_.Dispatch(now);
 
   // Backpressure: too much waiting here pauses every partition (librdkafka drops what it
   // prefetched for them); a quarter of it resumes them.
-  const size_t waiting = buffered_ + prefetched;
+  const size_t waiting = dispatcher_.buffered() + prefetched;
   if (!paused_ && waiting >= options_.max_buffered_records) {
     paused_ = true;
     metrics_.pauses++;
@@ -352,7 +318,7 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
     }
   }
 
-  if (streams_.empty() && now - empty_since_ >= options_.linger) {
+  if (dispatcher_.empty() && now - empty_since_ >= options_.linger) {
     LOG(INFO) << "[" << options_.group << "] no stream for " << options_.linger
               << ": leaving the group";
     plan.stop = true;
@@ -384,71 +350,11 @@ void Subscription::OnCommitted(const absl::Status& status,
   LOG(WARNING) << "[" << options_.group << "] " << status << "; retrying in " << commit_backoff_;
 }
 
-void Subscription::Requeue(Pending pending) {
-  std::deque<Pending>& queue = queues_[pending.message.tp];
-  auto at = std::lower_bound(queue.begin(), queue.end(), pending.message.offset,
-                             [](const Pending& p, int64_t offset) { return p.message.offset < offset; });
-  queue.insert(at, std::move(pending));
-  ++buffered_;
-}
-
-uint64_t Subscription::Route(const TopicPartition& tp) const {
-  return stream_ids_[absl::HashOf(tp) % stream_ids_.size()];
-}
-
-void Subscription::Dispatch() {
-  if (draining_ || streams_.empty()) return;
-  struct Outgoing {
-    kafka_sidecar::v1::RecordBatch batch;
-    size_t bytes = 0;
-  };
-  bool full = true;  // a batch filled up: there may be more to send
-  while (full && buffered_ > 0) {
-    full = false;
-    std::map<uint64_t, Outgoing> outgoing;
-    for (auto& [tp, queue] : queues_) {
-      if (queue.empty()) continue;
-      const uint64_t id = Route(tp);
-      Stream& stream = streams_.at(id);
-      Outgoing& out = outgoing[id];
-      while (!queue.empty() && stream.in_flight.size() < stream.max_in_flight) {
-        const size_t bytes = RecordBytes(queue.front().message);
-        if (static_cast<size_t>(out.batch.records_size()) >= options_.max_batch_records ||
-            (out.bytes > 0 && out.bytes + bytes > options_.max_batch_bytes)) {
-          full = true;
-          break;
-        }
-        Pending pending = std::move(queue.front());
-        queue.pop_front();
-        --buffered_;
-        const uint64_t delivery_id = stream.next_delivery_id++;
-        AddRecord(pending.message, delivery_id, pending.attempt, out.batch);
-        out.bytes += bytes;
-        if (pending.attempt > 1) metrics_.records_redelivered++;
-        stream.in_flight.emplace(delivery_id, std::move(pending));
-      }
-    }
-    for (auto& [id, out] : outgoing) {
-      if (out.batch.records_size() == 0) continue;
-      metrics_.records_delivered += out.batch.records_size();
-      streams_.at(id).stream->Send(std::move(out.batch));
-    }
-  }
-}
-
 void Subscription::EndStreams(const absl::Status& status) {
-  for (auto& [id, stream] : streams_) {
-    stream.stream->End(status);
-    metrics_.streams--;
+  for (uint64_t id : dispatcher_.stream_ids()) {
+    dispatcher_.stream(id)->End(status);
+    RemoveStream(id);
   }
-  streams_.clear();
-  stream_ids_.clear();
-}
-
-size_t Subscription::InFlight() const {
-  size_t total = 0;
-  for (const auto& [id, stream] : streams_) total += stream.in_flight.size();
-  return total;
 }
 
 }  // namespace kafka_sidecar::sidecar

@@ -21,6 +21,7 @@
 #include "broker/offset_tracker.h"
 #include "sidecar/clock.h"
 #include "sidecar/consumer_stream.h"
+#include "sidecar/dispatcher.h"
 #include "sidecar/metrics.h"
 
 namespace kafka_sidecar::sidecar {
@@ -35,9 +36,11 @@ struct SubscriptionOptions {
   // client's prefetch) at which the partitions are paused; they resume at a quarter of it.
   // The subscription's own queues hold at most half of it.
   size_t max_buffered_records = 100000;
-  // Records and bytes of one RecordBatch message.
-  size_t max_batch_records = 500;
-  size_t max_batch_bytes = 1 << 20;
+  // How records are spread over the streams, and the size of one RecordBatch message.
+  Dispatcher::Options dispatch;
+  // A stream holding in-flight records that sends no ack or nack for this long is ended
+  // (DEADLINE_EXCEEDED) and its records go to the other streams.
+  absl::Duration inactivity_timeout = absl::Seconds(60);
   // How long one poll of Kafka may wait for records; and, while the subscription's queues are
   // full, how often it looks for room.
   absl::Duration poll_timeout = absl::Milliseconds(100);
@@ -57,9 +60,7 @@ struct SubscriptionOptions {
 // in-flight limit, commits what was acked every commit interval, and pauses its partitions
 // while too many records wait.
 //
-// Ordering: records of one partition go to one stream (chosen by partition among the streams
-// attached), in offset order; a nacked record, or one in flight on a stream that leaves, goes
-// back to the front of its partition's queue with delivery_attempt one higher.
+// Ordering and handoffs between streams: see Dispatcher.
 //
 // Threads: Attach, Detach, Ack, Nack and Close may be called from any thread; the consumer
 // is used only by the poll thread. One mutex guards the state; streams are called with it
@@ -100,17 +101,6 @@ class Subscription final : private broker::RebalanceListener {
   const SubscriptionOptions& options() const { return options_; }
 
  private:
-  // A record waiting to go out, or in flight.
-  struct Pending {
-    broker::Message message;
-    uint32_t attempt = 1;
-  };
-  struct Stream {
-    ConsumerStream* stream;
-    uint32_t max_in_flight;
-    uint64_t next_delivery_id = 1;
-    absl::flat_hash_map<uint64_t, Pending> in_flight;
-  };
   // What the poll thread does with the consumer after a step, outside the lock.
   struct Plan {
     std::vector<broker::TopicPartition> pause;
@@ -129,18 +119,10 @@ class Subscription final : private broker::RebalanceListener {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCommitted(const absl::Status& status, const std::vector<broker::PartitionOffset>& offsets);
 
-  // Removes and returns a stream's in-flight record; counts unknown (or stale) ids.
-  std::optional<Pending> TakeInFlight(uint64_t stream_id, uint64_t delivery_id)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Puts a record back in its partition's queue, in offset order.
-  void Requeue(Pending pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Sends what the streams have room for.
-  void Dispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The stream that owns `tp` for now.
-  uint64_t Route(const broker::TopicPartition& tp) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes a stream (its records go to the others) and keeps the gauges right.
+  void RemoveStream(uint64_t stream_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends every stream with `status` and forgets them.
   void EndStreams(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  size_t InFlight() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SubscriptionOptions options_;
   const std::unique_ptr<broker::GroupConsumer> consumer_;  // poll thread only
@@ -150,11 +132,7 @@ class Subscription final : private broker::RebalanceListener {
 
   mutable absl::Mutex mu_;
   broker::OffsetTracker tracker_ ABSL_GUARDED_BY(mu_);
-  // Records fetched and not in flight, per partition, in offset order.
-  std::map<broker::TopicPartition, std::deque<Pending>> queues_ ABSL_GUARDED_BY(mu_);
-  size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<uint64_t, Stream> streams_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint64_t> stream_ids_ ABSL_GUARDED_BY(mu_);  // the keys of streams_, for Route
+  Dispatcher dispatcher_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<broker::TopicPartition> assigned_ ABSL_GUARDED_BY(mu_);
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<broker::TopicPartition> to_pause_ ABSL_GUARDED_BY(mu_);  // assigned while paused

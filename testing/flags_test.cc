@@ -54,6 +54,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlagCase{{"--brokers=k:9092", "--max_in_flight_per_stream=0"},
                     "--max_in_flight_per_stream"},
         BadFlagCase{{"--brokers=k:9092", "--max_buffered_records=-1"}, "--max_buffered_records"},
+        BadFlagCase{{"--brokers=k:9092", "--ordering=random"}, "--ordering must be key"},
         BadFlagCase{{"--brokers=k:9092", "--no_such_flag=1"}, "no_such_flag"}));
 
 TEST(FlagsSecretTest, SecretSettingValuesAreNeverPrinted) {
