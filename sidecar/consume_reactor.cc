@@ -33,11 +33,13 @@ void ConsumeReactor::End(const absl::Status& status) { EndWith(status); }
 void ConsumeReactor::EndWith(const absl::Status& status) {
   {
     absl::MutexLock lock(&mu_);
-    if (end_.has_value()) return;
-    end_ = status;
-    // Records not yet written were taken back by the subscription (or are now stale).
-    outbox_.clear();
+    if (!end_.has_value()) {
+      end_ = status;
+      // Records not yet written were taken back by the subscription (or are now stale).
+      outbox_.clear();
+    }
   }
+  // Always: a write that just completed may be what the finish was waiting for.
   Pump();
 }
 

@@ -45,7 +45,9 @@ absl::StatusOr<std::unique_ptr<SidecarHarness>> SidecarHarness::Start(Options op
     return broker::RdKafkaConsumer::Create({bootstrap, group, prefetch, consumer_settings});
   };
   absl::StatusOr<std::unique_ptr<sidecar::SidecarServer>> server =
-      sidecar::SidecarServer::Start(config, {*harness->producer_, consumers});
+      sidecar::SidecarServer::Start(
+          config, {*harness->producer_, consumers, nullptr,
+                   options.clock != nullptr ? *options.clock : sidecar::Clock::Real()});
   if (!server.ok()) return server.status();
   harness->server_ = *std::move(server);
 

@@ -32,6 +32,8 @@ class SidecarHarness {
     absl::Duration shutdown_grace = absl::Seconds(5);
     // The rest of the sidecar's configuration; listen and brokers are set by the harness.
     sidecar::SidecarConfig config;
+    // The sidecar's time source; null for the real clock.
+    sidecar::Clock* clock = nullptr;
   };
 
   static absl::StatusOr<std::unique_ptr<SidecarHarness>> Start(Options options);

@@ -1,0 +1,124 @@
+// Many local streams on one subscription, end to end: records spread over the app's streams
+// by key with per-key order, and a silent stream is dropped (on an injected clock) with its
+// records handed to the others.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "testing/consume_client.h"
+#include "testing/kafka_test_client.h"
+#include "testing/sidecar_harness.h"
+#include "testing/simulated_clock.h"
+
+namespace kafka_sidecar::testing {
+namespace {
+
+using kafka_sidecar::v1::Record;
+using ::testing::HasSubstr;
+
+std::unique_ptr<SidecarHarness> Start(SidecarHarness::Options options) {
+  absl::StatusOr<std::unique_ptr<SidecarHarness>> harness =
+      SidecarHarness::Start(std::move(options));
+  EXPECT_TRUE(harness.ok()) << harness.status();
+  return harness.ok() ? *std::move(harness) : nullptr;
+}
+
+TEST(ConsumeStreamsTest, FourStreamsShareOneSubscriptionWithPerKeyOrder) {
+  auto harness = Start({});
+  ASSERT_NE(harness, nullptr);
+  constexpr int kRecords = 20000;
+  ASSERT_TRUE(harness->cluster().CreateTopic("shared", 6).ok());
+  ASSERT_TRUE(ProduceDirect(harness->bootstrap(), "shared", kRecords, 20).ok());
+
+  constexpr int kStreams = 4;
+  std::vector<std::unique_ptr<ConsumeClient>> clients;
+  for (int i = 0; i < kStreams; ++i) {
+    clients.push_back(std::make_unique<ConsumeClient>(harness->stub(), absl::Seconds(120)));
+    ASSERT_TRUE(clients.back()->Subscribe("workers", {"shared"}, 100));
+  }
+  std::mutex mu;
+  std::map<std::string, std::vector<int64_t>> by_key;  // first deliveries, in arrival order
+  std::set<std::pair<int32_t, int64_t>> seen;
+  std::vector<int> share(kStreams, 0);
+  std::atomic<int> total{0};
+  std::vector<std::thread> apps;
+  for (int i = 0; i < kStreams; ++i) {
+    apps.emplace_back([&, i] {
+      while (total < kRecords) {
+        std::optional<kafka_sidecar::v1::RecordBatch> batch = clients[i]->Next();
+        if (!batch.has_value()) return;
+        std::vector<uint64_t> ids;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          for (const Record& r : batch->records()) {
+            ids.push_back(r.delivery_id());
+            if (seen.insert({r.partition(), r.offset()}).second) {
+              by_key[r.key()].push_back(r.offset());
+              share[i]++;
+              if (++total == kRecords) {
+                for (auto& client : clients) client->Cancel();
+              }
+            }
+          }
+        }
+        clients[i]->Ack(ids);
+      }
+    });
+  }
+  for (std::thread& app : apps) app.join();
+  ASSERT_EQ(total.load(), kRecords);
+  for (const auto& [key, offsets] : by_key) {
+    EXPECT_TRUE(std::is_sorted(offsets.begin(), offsets.end())) << "key " << key;
+  }
+  for (int i = 0; i < kStreams; ++i) {
+    EXPECT_GT(share[i], kRecords / kStreams / 2) << "stream " << i << " got too little";
+  }
+  EXPECT_EQ(harness->consume_metrics().records_redelivered.load(), 0);
+}
+
+TEST(ConsumeStreamsTest, SilentStreamIsEndedAndItsRecordsGoToTheOthers) {
+  SimulatedClock clock;
+  SidecarHarness::Options options;
+  options.clock = &clock;
+  options.config.ordering = "partition";  // one partition: one route, owned by one stream
+  options.config.client_inactivity_timeout = absl::Seconds(30);
+  options.config.kafka_unavailable_timeout = absl::Hours(10);
+  options.config.unsubscribe_linger = absl::Hours(1);
+  auto harness = Start(std::move(options));
+  ASSERT_NE(harness, nullptr);
+  constexpr int kRecords = 50;
+  ASSERT_TRUE(harness->cluster().CreateTopic("quiet", 1).ok());
+  ASSERT_TRUE(ProduceDirect(harness->bootstrap(), "quiet", kRecords, 10, 0).ok());
+
+  ConsumeClient silent(harness->stub(), absl::Seconds(60));
+  ASSERT_TRUE(silent.Subscribe("team", {"quiet"}, 10));
+  std::vector<Record> held = silent.Receive(10, /*ack=*/false);
+  ASSERT_EQ(held.size(), 10u);
+  ConsumeClient busy(harness->stub(), absl::Seconds(60));
+  ASSERT_TRUE(busy.Subscribe("team", {"quiet"}, 100));
+
+  clock.Advance(absl::Seconds(31));
+  grpc::Status status = silent.AwaitEnd();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("inactive"));
+
+  std::vector<Record> got = busy.Receive(kRecords, /*ack=*/true);
+  ASSERT_EQ(got.size(), static_cast<size_t>(kRecords));
+  for (int i = 0; i < kRecords; ++i) {
+    EXPECT_EQ(got[i].offset(), i);
+    EXPECT_EQ(got[i].delivery_attempt(), i < 10 ? 2u : 1u) << i;
+  }
+  EXPECT_EQ(harness->consume_metrics().inactivity_drops.load(), 1);
+}
+
+}  // namespace
+}  // namespace kafka_sidecar::testing
