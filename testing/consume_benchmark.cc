@@ -1,6 +1,7 @@
 // Consume throughput, in one run against one embedded cluster: a direct librdkafka consumer,
-// then one sidecar Consume stream (in this process, over loopback TCP) reading the same
-// records and acking each batch. 100-byte values. Prints a table and the sidecar/direct ratio.
+// then the sidecar (in this process, over loopback TCP) reading the same records on 1, 2, 4
+// and 8 Consume streams of one subscription, each app acking every batch. 100-byte values.
+// Prints a table and each row's ratio to the direct consumer.
 //
 //   bazel run -c opt //testing:consume_benchmark -- --records=200000
 
@@ -9,9 +10,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "broker/embedded_cluster.h"
 #include "broker/kafka_config.h"
@@ -29,60 +33,56 @@ DEFINE_int32(partitions, 24,
              "partitions of the benchmark topic (the mock keeps about 5 MiB per partition)");
 DEFINE_int32(max_in_flight, 1000, "the stream's max_in_flight");
 DEFINE_string(consumer_config, "", "extra librdkafka settings for the sidecar's consumer");
-DEFINE_int32(commit_interval_ms, 1000, "the sidecar's --commit_interval_ms");
+DEFINE_string(streams, "1,2,4,8", "numbers of concurrent Consume streams to measure");
 DEFINE_int32(max_buffered_records, 100000, "the sidecar's --max_buffered_records");
 
 namespace kafka_sidecar::testing {
 namespace {
 
-absl::StatusOr<absl::Duration> ConsumeThroughSidecar(broker::EmbeddedCluster& cluster,
-                                                     const std::string& topic) {
-  broker::RdKafkaProducerOptions producer_options;
-  producer_options.bootstrap_servers = cluster.bootstrap_servers();
-  auto producer = broker::RdKafkaProducer::Create(producer_options);
-  if (!producer.ok()) return producer.status();
-  sidecar::SidecarConfig config;
-  config.listen = "127.0.0.1:0";
-  config.brokers = cluster.bootstrap_servers();
-  config.max_in_flight_per_stream = FLAGS_max_in_flight;
-  config.max_buffered_records = FLAGS_max_buffered_records;
-  config.commit_interval = absl::Milliseconds(FLAGS_commit_interval_ms);
-  broker::KafkaSettings settings = {{"fetch.wait.max.ms", "10"}, {"session.timeout.ms", "6000"}};
-  auto extra = broker::ParseKafkaSettings(FLAGS_consumer_config);
-  if (!extra.ok()) return extra.status();
-  settings.insert(settings.end(), extra->begin(), extra->end());
-  auto server = sidecar::SidecarServer::Start(
-      config, {**producer,
-               [&cluster, settings](const std::string& group)
-                   -> absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> {
-                 return broker::RdKafkaConsumer::Create(
-                     {cluster.bootstrap_servers(), group, FLAGS_max_buffered_records / 2,
-                      settings});
-               }});
-  if (!server.ok()) return server.status();
-  auto stub = kafka_sidecar::v1::KafkaSidecar::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", (*server)->port()), grpc::InsecureChannelCredentials()));
-  ConsumeClient client(*stub, absl::Seconds(300));
-  if (!client.Subscribe("bench", {topic}, FLAGS_max_in_flight)) {
-    return absl::InternalError("subscribe failed");
-  }
-  int64_t received = 0;
-  absl::Time first;
-  while (received < FLAGS_records) {
-    std::optional<kafka_sidecar::v1::RecordBatch> batch = client.Next();
-    if (!batch.has_value()) return absl::InternalError(client.AwaitEnd().error_message());
-    if (received == 0) first = absl::Now();
-    std::vector<uint64_t> ids;
-    ids.reserve(batch->records_size());
-    for (const kafka_sidecar::v1::Record& record : batch->records()) {
-      ids.push_back(record.delivery_id());
+// Reads FLAGS_records of `topic` through the sidecar on `streams` concurrent Consume streams of
+// one new group, each app acking every batch. Returns the time from the first batch to the
+// last record.
+absl::StatusOr<absl::Duration> ConsumeThroughSidecar(kafka_sidecar::v1::KafkaSidecar::Stub& stub,
+                                                     const std::string& topic, int streams) {
+  const std::string group = absl::StrCat("bench-", streams);
+  std::vector<std::unique_ptr<ConsumeClient>> clients;
+  for (int i = 0; i < streams; ++i) {
+    clients.push_back(std::make_unique<ConsumeClient>(stub, absl::Seconds(300)));
+    if (!clients.back()->Subscribe(group, {topic}, FLAGS_max_in_flight)) {
+      return absl::InternalError("subscribe failed");
     }
-    received += batch->records_size();
-    client.Ack(ids);
   }
-  const absl::Duration elapsed = absl::Now() - first;
-  client.Cancel();
-  return elapsed;
+  absl::Mutex mu;
+  int64_t received = 0;
+  absl::Time first = absl::InfiniteFuture();
+  absl::Time last;
+  std::vector<std::thread> apps;
+  for (int i = 0; i < streams; ++i) {
+    apps.emplace_back([&, i] {
+      std::vector<uint64_t> ids;
+      while (true) {
+        std::optional<kafka_sidecar::v1::RecordBatch> batch = clients[i]->Next();
+        if (!batch.has_value()) return;
+        ids.clear();
+        for (const kafka_sidecar::v1::Record& record : batch->records()) {
+          ids.push_back(record.delivery_id());
+        }
+        clients[i]->Ack(ids);
+        absl::MutexLock lock(&mu);
+        first = std::min(first, absl::Now());
+        received += batch->records_size();
+        if (received >= FLAGS_records) {
+          last = absl::Now();
+          for (auto& client : clients) client->Cancel();
+          return;
+        }
+      }
+    });
+  }
+  for (std::thread& app : apps) app.join();
+  absl::MutexLock lock(&mu);
+  if (received < FLAGS_records) return absl::InternalError("the streams ended early");
+  return last - first;
 }
 
 int Run() {
@@ -108,12 +108,47 @@ int Run() {
   }
   BenchmarkTable table(FLAGS_records);
   table.Row("direct librdkafka consumer", *direct);
-  auto sidecar = ConsumeThroughSidecar(**cluster, topic);
-  if (!sidecar.ok()) {
-    std::fprintf(stderr, "sidecar: %s\n", sidecar.status().ToString().c_str());
+  broker::RdKafkaProducerOptions producer_options;
+  producer_options.bootstrap_servers = (*cluster)->bootstrap_servers();
+  auto producer = broker::RdKafkaProducer::Create(producer_options);
+  if (!producer.ok()) return 1;
+  sidecar::SidecarConfig config;
+  config.listen = "127.0.0.1:0";
+  config.brokers = (*cluster)->bootstrap_servers();
+  config.max_in_flight_per_stream = FLAGS_max_in_flight;
+  config.max_buffered_records = FLAGS_max_buffered_records;
+  broker::KafkaSettings settings = {{"fetch.wait.max.ms", "10"}, {"session.timeout.ms", "6000"}};
+  auto extra = broker::ParseKafkaSettings(FLAGS_consumer_config);
+  if (!extra.ok()) return 2;
+  settings.insert(settings.end(), extra->begin(), extra->end());
+  const std::string bootstrap = (*cluster)->bootstrap_servers();
+  auto server = sidecar::SidecarServer::Start(
+      config, {**producer,
+               [bootstrap, settings](const std::string& group)
+                   -> absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> {
+                 return broker::RdKafkaConsumer::Create(
+                     {bootstrap, group, FLAGS_max_buffered_records / 2, settings});
+               }});
+  if (!server.ok()) {
+    std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
     return 1;
   }
-  table.Row(absl::StrCat("sidecar 1 stream, max_in_flight=", FLAGS_max_in_flight), *sidecar);
+  auto stub = kafka_sidecar::v1::KafkaSidecar::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", (*server)->port()), grpc::InsecureChannelCredentials()));
+  for (absl::string_view item : absl::StrSplit(FLAGS_streams, ',', absl::SkipEmpty())) {
+    int streams = 0;
+    if (!absl::SimpleAtoi(item, &streams) || streams < 1) {
+      std::fprintf(stderr, "bad --streams\n");
+      return 2;
+    }
+    auto sidecar = ConsumeThroughSidecar(*stub, topic, streams);
+    if (!sidecar.ok()) {
+      std::fprintf(stderr, "sidecar: %s\n", sidecar.status().ToString().c_str());
+      return 1;
+    }
+    table.Row(absl::StrCat("sidecar ", streams, " stream(s), max_in_flight=", FLAGS_max_in_flight),
+              *sidecar);
+  }
   return 0;
 }
 
