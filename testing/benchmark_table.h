@@ -5,9 +5,23 @@
 #include <cstdio>
 #include <string>
 
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace kafka_sidecar::testing {
+
+// What a benchmark's main does first: flags, quiet logging (--v=1 brings librdkafka's debug
+// back), and no deadlock detection, as in the sidecar's own main.
+inline void InitBenchmark(int* argc, char*** argv) {
+  gflags::ParseCommandLineFlags(argc, argv, true);
+  FLAGS_logtostderr = true;
+  if (FLAGS_v == 0) FLAGS_minloglevel = 1;
+  google::InitGoogleLogging((*argv)[0]);
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+}
 
 // The throughput table the benchmarks print: one row per path, the direct client first.
 class BenchmarkTable {

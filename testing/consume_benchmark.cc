@@ -156,11 +156,6 @@ int Run() {
 }  // namespace kafka_sidecar::testing
 
 int main(int argc, char** argv) {
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
-  FLAGS_logtostderr = true;
-  if (FLAGS_v == 0) FLAGS_minloglevel = 1;
-  google::InitGoogleLogging(argv[0]);
-  // As the sidecar's main does: Debian's abseil checks every lock for deadlock cycles.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  kafka_sidecar::testing::InitBenchmark(&argc, &argv);
   return kafka_sidecar::testing::Run();
 }
