@@ -141,10 +141,13 @@ absl::Status RdKafkaProducer::Drain(absl::Duration timeout) {
   const int left = rd_kafka_outq_len(rk_.get());
   LOG(WARNING) << "[producer] " << left << " records not acknowledged by Kafka within "
                << timeout << "; failing them";
-  rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-  // Purged records get their delivery reports on the next poll; serve them all.
+  // Purged records get their delivery reports on the next poll; serve them all. Purging on
+  // every pass also fails records that arrived after the first purge.
   const int poll_ms = static_cast<int>(absl::ToInt64Milliseconds(poll_interval_));
-  while (rd_kafka_outq_len(rk_.get()) > 0) rd_kafka_poll(rk_.get(), poll_ms);
+  while (rd_kafka_outq_len(rk_.get()) > 0) {
+    rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(rk_.get(), poll_ms);
+  }
   return absl::DeadlineExceededError(
       absl::StrCat(left, " records were not acknowledged by Kafka within ", absl::FormatDuration(timeout)));
 }

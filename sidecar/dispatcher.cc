@@ -76,15 +76,21 @@ void Dispatcher::RemoveStream(uint64_t id) {
   streams_.erase(it);
   ring_.Remove(id);
   absl::erase_if(owners_, [id](const auto& entry) { return entry.second.stream == id; });
-  // In-flight records first, in offset order, ahead of the newer ones of their routes.
+  // In-flight records (one attempt more) and queued ones together, in offset order: a route's
+  // records reach its new owner ahead of anything newer, and in order even when a nacked
+  // record was queued behind a later one in flight.
+  for (Pending& pending : in_flight) ++pending.attempt;
+  in_flight.insert(in_flight.end(), std::make_move_iterator(queued.begin()),
+                   std::make_move_iterator(queued.end()));
   std::sort(in_flight.begin(), in_flight.end(), [](const Pending& a, const Pending& b) {
     return std::tie(a.message.tp, a.message.offset) < std::tie(b.message.tp, b.message.offset);
   });
+  // Records sent before (attempt > 1) go ahead of later records of their partition; the rest
+  // keep their arrival order at the back.
   for (Pending& pending : in_flight) {
-    ++pending.attempt;
-    Place(std::move(pending), /*redelivery=*/true);
+    const bool redelivery = pending.attempt > 1;
+    Place(std::move(pending), redelivery);
   }
-  for (Pending& pending : queued) Place(std::move(pending), /*redelivery=*/false);
 }
 
 std::vector<uint64_t> Dispatcher::stream_ids() const {

@@ -216,6 +216,22 @@ TEST_F(DispatcherTest, LeavingStreamsRecordsGoFirstWithAHigherAttempt) {
   }
 }
 
+TEST_F(DispatcherTest, HandoffKeepsOrderWhenANackedRecordWaitsBehindOneInFlight) {
+  FakeStream& a = Join(1, /*max_in_flight=*/2);
+  for (Message& m : MakeRecords(6, 1)) dispatcher_.Add(std::move(m));
+  dispatcher_.Dispatch(now_);
+  ASSERT_EQ(a.unacked.size(), 2u);  // offsets 0 and 1 in flight
+  ASSERT_TRUE(dispatcher_.Nack(1, a.unacked[0].delivery_id(), now_));  // 0 queued, 1 in flight
+  FakeStream& b = Join(2, /*max_in_flight=*/100);
+  dispatcher_.RemoveStream(1);
+  dispatcher_.Dispatch(now_);
+  ASSERT_EQ(b.unacked.size(), 6u);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(b.unacked[i].offset(), i);
+    EXPECT_EQ(b.unacked[i].delivery_attempt(), i < 2 ? 2u : 1u) << i;
+  }
+}
+
 TEST_F(DispatcherTest, NacksComeBackBeforeLaterRecordsInOffsetOrder) {
   FakeStream& a = Join(1, /*max_in_flight=*/3);
   std::vector<Message> records = MakeRecords(6, 1);

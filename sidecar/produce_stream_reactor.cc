@@ -123,11 +123,16 @@ void ProduceStreamReactor::OnDone() {
 
 void ProduceStreamReactor::Respond(ProduceResponse response) {
   {
+    // The state change and the claim to pump happen under one lock: this runs on a producer
+    // thread, outside gRPC's reactions, and once the lock is gone only the pumper may touch
+    // the reactor (the pumper may finish it, and OnDone delete it).
     absl::MutexLock lock(&mu_);
     --in_kafka_;
     if (!broken_) responses_.push_back(std::move(response));
+    if (pumping_) return;
+    pumping_ = true;
   }
-  Pump();
+  PumpClaimed();
 }
 
 ProduceStreamReactor::Actions ProduceStreamReactor::NextActions() {
@@ -165,6 +170,10 @@ void ProduceStreamReactor::Pump() {
     if (pumping_) return;  // the pumping thread will see the new state
     pumping_ = true;
   }
+  PumpClaimed();
+}
+
+void ProduceStreamReactor::PumpClaimed() {
   while (true) {
     Actions actions;
     {

@@ -76,6 +76,8 @@ class ProduceStreamReactor final
   void Respond(kafka_sidecar::v1::ProduceResponse response);
   // Issues the operations the state calls for, until there are none.
   void Pump();
+  // The same, for a caller that already set pumping_.
+  void PumpClaimed();
   Actions NextActions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int pending() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return in_kafka_ + static_cast<int>(responses_.size()) + (write_in_flight_ ? 1 : 0);

@@ -49,7 +49,10 @@ absl::Status Subscription::Start() {
     closed_ = true;
     return s;
   }
-  started_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    started_ = true;
+  }
   metrics_.subscriptions++;
   LOG(INFO) << "[" << options_.group << "] subscribed to " << absl::StrJoin(options_.topics, ",");
   poller_ = std::thread([this] { PollLoop(); });
@@ -111,18 +114,23 @@ void Subscription::BeginDrain() {
 }
 
 void Subscription::Close(absl::Duration grace, const absl::Status& status) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (started_ && !stopping_) {
-      draining_ = true;
-      auto all_acked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return dispatcher_.in_flight() == 0;
-      };
-      mu_.AwaitWithTimeout(absl::Condition(&all_acked), grace);
-      stopping_ = true;
-      if (end_status_.ok()) end_status_ = status;
-    }
-  }
+  Stop(grace, status);
+  Join();
+}
+
+void Subscription::Stop(absl::Duration grace, const absl::Status& status) {
+  absl::MutexLock lock(&mu_);
+  if (!started_ || stopping_) return;
+  draining_ = true;
+  auto all_acked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return dispatcher_.in_flight() == 0;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&all_acked), grace);
+  stopping_ = true;
+  if (end_status_.ok()) end_status_ = status;
+}
+
+void Subscription::Join() {
   // The poll thread commits, leaves the group and ends the streams (it may have stopped by
   // itself already, after the linger or a permanent error).
   if (poller_.joinable()) poller_.join();
@@ -254,7 +262,7 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
   if (IsPermanent(status)) {
     LOG(ERROR) << "[" << options_.group << "] " << status << "; ending its streams";
     end_status_ = status;
-    plan.stop = true;
+    plan.stop = stopping_ = true;
     return plan;
   }
   if (!status.ok()) LOG(WARNING) << "[" << options_.group << "] " << status << " (retrying)";
@@ -266,7 +274,7 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
         "Kafka has been unreachable for ", absl::FormatDuration(silent),
         " (--kafka_unavailable_timeout_ms); the subscription was closed"));
     LOG(ERROR) << "[" << options_.group << "] " << end_status_.message();
-    plan.stop = true;
+    plan.stop = stopping_ = true;
     return plan;
   }
   const absl::Duration check_interval =
@@ -321,7 +329,8 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
   if (dispatcher_.empty() && now - empty_since_ >= options_.linger) {
     LOG(INFO) << "[" << options_.group << "] no stream for " << options_.linger
               << ": leaving the group";
-    plan.stop = true;
+    // From here on Attach refuses: a stream arriving now gets a new membership.
+    plan.stop = stopping_ = true;
   }
   return plan;
 }

@@ -91,8 +91,11 @@ class Subscription final : private broker::RebalanceListener {
   void BeginDrain();
 
   // Stops sending records, waits up to `grace` for the apps to ack what is in flight,
-  // commits, leaves the group and ends every stream with `status`. Idempotent.
+  // commits, leaves the group and ends every stream with `status`. Idempotent. Close is Stop
+  // then Join; many subscriptions leave their groups in parallel when each is stopped first.
   void Close(absl::Duration grace, const absl::Status& status);
+  void Stop(absl::Duration grace, const absl::Status& status);
+  void Join();
 
   // True once the subscription has left the group (after Close, a permanent Kafka error, or
   // the linger after its last stream).
@@ -147,7 +150,7 @@ class Subscription final : private broker::RebalanceListener {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;  // the poll thread is to leave the group
   absl::Status end_status_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  bool started_ = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace kafka_sidecar::sidecar

@@ -21,10 +21,7 @@ SubscriptionRegistry::~SubscriptionRegistry() {
   CloseAll(absl::ZeroDuration(), absl::UnavailableError("the sidecar is shutting down"));
 }
 
-uint64_t SubscriptionRegistry::NextStreamId() {
-  absl::MutexLock lock(&mu_);
-  return next_stream_id_++;
-}
+uint64_t SubscriptionRegistry::NextStreamId() { return next_stream_id_++; }
 
 absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
     const std::string& group, const std::vector<std::string>& topics, uint64_t stream_id,
@@ -34,6 +31,7 @@ absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
   sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
   const std::string key = absl::StrCat(group, "\n", absl::StrJoin(sorted, ","));
 
+  std::shared_ptr<Subscription> leaving;  // closed after the lock is released
   absl::MutexLock lock(&mu_);
   if (closing_) return absl::UnavailableError("the sidecar is shutting down");
   // Reap subscriptions that left their group (their threads are done).
@@ -49,8 +47,9 @@ absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
     return it->second;
   }
   if (it != subscriptions_.end()) {
-    // It is leaving the group right now; a new member takes over.
-    it->second->Close(absl::ZeroDuration(), absl::UnavailableError("replaced"));
+    // It is leaving the group right now (its poll thread finishes that); a new member takes
+    // over.
+    leaving = std::move(it->second);
     subscriptions_.erase(it);
   }
 
@@ -65,8 +64,11 @@ absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
   auto subscription =
       std::make_shared<Subscription>(std::move(options), *std::move(consumer), clock_, metrics_);
   if (absl::Status started = subscription->Start(); !started.ok()) return started;
-  subscription->Attach(stream_id, stream, max_in_flight);
   subscriptions_.emplace(key, subscription);
+  if (!subscription->Attach(stream_id, stream, max_in_flight)) {
+    return absl::UnavailableError(
+        absl::StrCat("the subscription of group '", group, "' closed as it started"));
+  }
   return subscription;
 }
 
@@ -85,9 +87,12 @@ void SubscriptionRegistry::CloseAll(absl::Duration grace, const absl::Status& st
   }
   for (auto& [key, subscription] : subscriptions) subscription->BeginDrain();
   const absl::Time deadline = absl::Now() + grace;
+  // Every subscription stops within the shared grace; then they leave their groups in
+  // parallel, each on its own poll thread.
   for (auto& [key, subscription] : subscriptions) {
-    subscription->Close(std::max(deadline - absl::Now(), absl::ZeroDuration()), status);
+    subscription->Stop(std::max(deadline - absl::Now(), absl::ZeroDuration()), status);
   }
+  for (auto& [key, subscription] : subscriptions) subscription->Join();
 }
 
 size_t SubscriptionRegistry::open_subscriptions() {

@@ -1,6 +1,7 @@
 #ifndef KAFKA_SIDECAR_SIDECAR_SUBSCRIPTION_REGISTRY_H_
 #define KAFKA_SIDECAR_SIDECAR_SUBSCRIPTION_REGISTRY_H_
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -63,7 +64,7 @@ class SubscriptionRegistry {
 
   absl::Mutex mu_;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t next_stream_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::atomic<uint64_t> next_stream_id_{1};
   std::map<std::string, std::shared_ptr<Subscription>> subscriptions_ ABSL_GUARDED_BY(mu_);
 };
 
