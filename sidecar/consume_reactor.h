@@ -11,7 +11,6 @@
 #include "absl/synchronization/mutex.h"
 #include "proto/kafka_sidecar.grpc.pb.h"
 #include "sidecar/consumer_stream.h"
-#include "sidecar/metrics.h"
 #include "sidecar/subscription.h"
 #include "sidecar/subscription_registry.h"
 

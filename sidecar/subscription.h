@@ -2,8 +2,6 @@
 #define KAFKA_SIDECAR_SIDECAR_SUBSCRIPTION_H_
 
 #include <cstdint>
-#include <deque>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,7 +9,6 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -100,8 +97,6 @@ class Subscription final : private broker::RebalanceListener {
   // True once the subscription has left the group (after Close, a permanent Kafka error, or
   // the linger after its last stream).
   bool closed() const;
-
-  const SubscriptionOptions& options() const { return options_; }
 
  private:
   // What the poll thread does with the consumer after a step, outside the lock.
