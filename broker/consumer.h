@@ -81,7 +81,8 @@ class GroupConsumer {
 
   // Leaves the group, serving group events (commit results, the final revocation through the
   // listener) for up to `timeout`; past it, gives up (the group notices the member gone after
-  // its session timeout). Poll must not be called after.
+  // its session timeout). Poll must not be called after. Destroying a consumer without Close
+  // does not leave the group.
   virtual void Close(absl::Duration timeout) = 0;
 };
 

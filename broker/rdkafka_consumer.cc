@@ -109,10 +109,11 @@ absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(
 
 RdKafkaConsumer::~RdKafkaConsumer() {
   if (rk_ == nullptr) return;
-  if (!closed_) Close(absl::Seconds(5));
   if (records_ != nullptr) rd_kafka_queue_destroy(records_);
   if (events_ != nullptr) rd_kafka_queue_destroy(events_);
-  // A consumer that could not leave its group in time must not try again here, unbounded.
+  // Leaving the group is Close's job, bounded by its timeout. A consumer that was never
+  // closed, or could not leave in time, must not try again here, unbounded: the group drops it
+  // after its session timeout.
   rd_kafka_destroy_flags(rk_.release(), left_group_ ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
