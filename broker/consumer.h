@@ -79,11 +79,22 @@ class GroupConsumer {
   // Asks a broker for cluster metadata, waiting up to `timeout`: OK when Kafka answers.
   virtual absl::Status CheckReachable(absl::Duration timeout) = 0;
 
-  // Leaves the group, serving group events (commit results, the final revocation through the
-  // listener) for up to `timeout`; past it, gives up (the group notices the member gone after
-  // its session timeout). Poll must not be called after. Destroying a consumer without Close
-  // does not leave the group.
-  virtual void Close(absl::Duration timeout) = 0;
+  // How Close ends the membership.
+  enum class Departure {
+    // Leave the group now, static member or not: the partitions move at once (the app stopped
+    // consuming).
+    kLeave,
+    // The process is stopping and may come back: a static member (group.instance.id) keeps its
+    // place until its session times out, so a restart gets its partitions back without a
+    // rebalance. A dynamic member leaves.
+    kRestart,
+  };
+
+  // Ends the membership as `departure` says, serving group events (commit results, the final
+  // revocation through the listener) for up to `timeout`; past it, gives up (the group notices
+  // the member gone after its session timeout). Poll must not be called after. Destroying a
+  // consumer without Close does not leave the group.
+  virtual void Close(absl::Duration timeout, Departure departure) = 0;
 };
 
 }  // namespace kafka_sidecar::broker

@@ -257,9 +257,16 @@ absl::Status RdKafkaConsumer::CheckReachable(absl::Duration timeout) {
   return RdKafkaStatus(err, "asking Kafka for metadata");
 }
 
-void RdKafkaConsumer::Close(absl::Duration timeout) {
+void RdKafkaConsumer::Close(absl::Duration timeout, Departure departure) {
   if (closed_ || rk_ == nullptr) return;
   closed_ = true;
+  // librdkafka's close never sends a static member's LeaveGroup (KIP-345); an unsubscribe
+  // first does.
+  if (departure == Departure::kLeave) {
+    if (rd_kafka_resp_err_t err = rd_kafka_unsubscribe(rk_.get())) {
+      LOG(WARNING) << "[" << group_ << "] unsubscribing: " << rd_kafka_err2str(err);
+    }
+  }
   if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk_.get(), events_)) {
     LOG(WARNING) << "[" << group_ << "] closing: " << rd_kafka_error_string(error);
     rd_kafka_error_destroy(error);

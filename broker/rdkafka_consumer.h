@@ -43,7 +43,7 @@ class RdKafkaConsumer final : public GroupConsumer {
   void CommitAsync(const std::vector<PartitionOffset>& offsets, CommitCallback done) override;
   absl::Status CommitSync(const std::vector<PartitionOffset>& offsets) override;
   absl::Status CheckReachable(absl::Duration timeout) override;
-  void Close(absl::Duration timeout) override;
+  void Close(absl::Duration timeout, Departure departure) override;
 
  private:
   explicit RdKafkaConsumer(std::string group) : group_(std::move(group)) {}

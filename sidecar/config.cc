@@ -1,5 +1,8 @@
 #include "sidecar/config.h"
 
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -18,6 +21,20 @@ struct Range {
 constexpr int64_t kHourMs = 3600 * 1000;
 
 int64_t Ms(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
+
+absl::Status ValidateGroupInstanceId(const std::string& id) {
+  // Kafka's rule for ids, with room for the "-N" a second membership of one group gets.
+  constexpr size_t kMaxLength = 200;
+  const bool legal = std::all_of(id.begin(), id.end(), [](char c) {
+    return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-';
+  });
+  if (id.size() > kMaxLength || !legal || id == "." || id == "..") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--group_instance_id='", id, "': use at most ", kMaxLength,
+        " letters, digits, '.', '_' or '-' (for example the pod name), or leave it empty"));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -56,6 +73,13 @@ absl::Status ValidateConfig(const SidecarConfig& config) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--ordering must be key, partition or none, got '", config.ordering, "'"));
   }
+  if (config.assignment_strategy != "cooperative-sticky" && config.assignment_strategy != "range" &&
+      config.assignment_strategy != "roundrobin") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--assignment_strategy must be cooperative-sticky, range or roundrobin, got '",
+                     config.assignment_strategy, "'"));
+  }
+  if (absl::Status s = ValidateGroupInstanceId(config.group_instance_id); !s.ok()) return s;
   const bool embedded = config.brokers == kEmbeddedBrokers;
   const Range ranges[] = {
       {"max_pending_produces", config.max_pending_produces, 1, 1000000},

@@ -29,6 +29,13 @@ struct SidecarConfig {
   int max_buffered_records = 100000;
   // Consume: how long a subscription outlives its last stream.
   absl::Duration unsubscribe_linger = absl::Seconds(5);
+  // Consume: how the group spreads partitions over its members: "cooperative-sticky" (only
+  // moved partitions stop during a rebalance), "range" or "roundrobin" (every member stops).
+  // Every member of a group must offer the same.
+  std::string assignment_strategy = "cooperative-sticky";
+  // Consume: static group membership (KIP-345) when set, for example the pod name: a sidecar
+  // that restarts within the session timeout gets its partitions back without a rebalance.
+  std::string group_instance_id;
   // Consume: how a subscription's records are spread over its streams: "key", "partition" or
   // "none".
   std::string ordering = "key";

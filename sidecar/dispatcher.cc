@@ -211,17 +211,22 @@ void Dispatcher::Settle(uint64_t route) {
   owner->second.stream = next;
 }
 
-void Dispatcher::DropPartitions(const absl::flat_hash_set<TopicPartition>& partitions) {
+size_t Dispatcher::DropPartitions(const absl::flat_hash_set<TopicPartition>& partitions) {
   auto dropped = [&partitions](const Pending& p) { return partitions.contains(p.message.tp); };
-  auto filter = [&dropped](std::deque<Pending>& queue) {
-    queue.erase(std::remove_if(queue.begin(), queue.end(), dropped), queue.end());
+  size_t count = 0;
+  auto filter = [&dropped, &count](std::deque<Pending>& queue) {
+    const auto kept = std::remove_if(queue.begin(), queue.end(), dropped);
+    count += queue.end() - kept;
+    queue.erase(kept, queue.end());
   };
   filter(unrouted_);
   for (auto& [id, stream] : streams_) {
     filter(stream.queue);
-    absl::erase_if(stream.in_flight, [&dropped](const auto& entry) { return dropped(entry.second); });
+    count += absl::erase_if(stream.in_flight,
+                            [&dropped](const auto& entry) { return dropped(entry.second); });
   }
   RebuildOwners();
+  return count;
 }
 
 void Dispatcher::RebuildOwners() {

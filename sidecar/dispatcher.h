@@ -63,8 +63,9 @@ class Dispatcher {
   // unknown or stale id.
   bool Nack(uint64_t stream, uint64_t delivery_id, absl::Time now);
 
-  // Forgets every record of `partitions` (revoked): their acks become stale.
-  void DropPartitions(const absl::flat_hash_set<broker::TopicPartition>& partitions);
+  // Forgets every record of `partitions` (revoked): their acks become stale. Returns how many
+  // records were dropped, in flight or waiting.
+  size_t DropPartitions(const absl::flat_hash_set<broker::TopicPartition>& partitions);
 
   // Sends every stream what its in-flight limit allows, in batches.
   void Dispatch(absl::Time now);

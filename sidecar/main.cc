@@ -12,10 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "broker/embedded_cluster.h"
-#include "broker/rdkafka_consumer.h"
 #include "broker/rdkafka_producer.h"
 #include "broker/topic_creating_producer.h"
 #include "sidecar/config.h"
+#include "sidecar/consumer_factory.h"
 #include "sidecar/server.h"
 #include "sidecar/signals.h"
 
@@ -37,6 +37,14 @@ DEFINE_int32(max_buffered_records, 100000,
              "app) at which its partitions are paused; they resume at a quarter");
 DEFINE_int32(unsubscribe_linger_ms, 5000,
              "how long a subscription (a consumer-group membership) outlives its last stream");
+DEFINE_string(assignment_strategy, "cooperative-sticky",
+              "how the consumer group spreads partitions over its members: cooperative-sticky "
+              "(a rebalance stops only the partitions that move), range or roundrobin (every "
+              "member stops); all members of a group must offer the same");
+DEFINE_string(group_instance_id, "",
+              "static group membership (KIP-345), for example the pod name: a sidecar that "
+              "restarts within session.timeout.ms gets its partitions back without a "
+              "rebalance. Empty: dynamic membership");
 DEFINE_string(ordering, "key",
               "how a subscription's records are spread over the app's streams: key (per-key "
               "order), partition (per-partition order) or none (least-loaded stream, no order)");
@@ -79,6 +87,8 @@ absl::StatusOr<SidecarConfig> ConfigFromFlags() {
   config.unsubscribe_linger = absl::Milliseconds(FLAGS_unsubscribe_linger_ms);
   config.kafka_unavailable_timeout = absl::Milliseconds(FLAGS_kafka_unavailable_timeout_ms);
   config.ordering = FLAGS_ordering;
+  config.assignment_strategy = FLAGS_assignment_strategy;
+  config.group_instance_id = FLAGS_group_instance_id;
   config.client_inactivity_timeout = absl::Milliseconds(FLAGS_client_inactivity_timeout_ms);
   config.shutdown_grace = absl::Milliseconds(FLAGS_shutdown_grace_ms);
   config.embedded_partitions = FLAGS_embedded_partitions;
@@ -129,14 +139,9 @@ int Run(const SidecarConfig& config) {
   }
   consumer_settings.insert(consumer_settings.end(), config.kafka_settings.begin(),
                            config.kafka_settings.end());
-  ConsumerFactory consumers =
-      [bootstrap, consumer_settings, &config](
-          const std::string& group) -> absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> {
-    return broker::RdKafkaConsumer::Create(
-        {bootstrap, group, config.max_buffered_records / 2, consumer_settings});
-  };
+  ConsumerFactory consumers = RdKafkaConsumerFactory(config, bootstrap, consumer_settings);
   // Consumer settings are checked now, not at the first subscription.
-  if (absl::Status checked = consumers("kafka-sidecar-config-check").status(); !checked.ok()) {
+  if (absl::Status checked = consumers("kafka-sidecar-config-check", 0).status(); !checked.ok()) {
     std::cerr << "kafka-sidecar: --kafka_config: " << checked.message() << "\n";
     return kExitBadFlags;
   }

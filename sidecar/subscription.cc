@@ -40,7 +40,10 @@ Subscription::Subscription(SubscriptionOptions options,
   last_contact_ = clock_.Now();
 }
 
-Subscription::~Subscription() { Close(absl::ZeroDuration(), absl::UnavailableError("closed")); }
+Subscription::~Subscription() {
+  Close(absl::ZeroDuration(), absl::UnavailableError("closed"),
+        broker::GroupConsumer::Departure::kLeave);
+}
 
 absl::Status Subscription::Start() {
   if (absl::Status s = consumer_->Subscribe(options_.topics, this); !s.ok()) {
@@ -54,6 +57,7 @@ absl::Status Subscription::Start() {
   }
   metrics_.subscriptions++;
   LOG(INFO) << "[" << options_.group << "] subscribed to " << absl::StrJoin(options_.topics, ",");
+  absl::MutexLock lock(&join_mu_);
   poller_ = std::thread([this] { PollLoop(); });
   return absl::OkStatus();
 }
@@ -112,15 +116,18 @@ void Subscription::BeginDrain() {
   draining_ = true;
 }
 
-void Subscription::Close(absl::Duration grace, const absl::Status& status) {
-  Stop(grace, status);
+void Subscription::Close(absl::Duration grace, const absl::Status& status,
+                         broker::GroupConsumer::Departure departure) {
+  Stop(grace, status, departure);
   Join();
 }
 
-void Subscription::Stop(absl::Duration grace, const absl::Status& status) {
+void Subscription::Stop(absl::Duration grace, const absl::Status& status,
+                        broker::GroupConsumer::Departure departure) {
   absl::MutexLock lock(&mu_);
   if (!started_ || stopping_) return;
   draining_ = true;
+  departure_ = departure;
   auto all_acked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return dispatcher_.in_flight() == 0;
   };
@@ -132,7 +139,13 @@ void Subscription::Stop(absl::Duration grace, const absl::Status& status) {
 void Subscription::Join() {
   // The poll thread commits, leaves the group and ends the streams (it may have stopped by
   // itself already, after the linger or a permanent error).
+  absl::MutexLock lock(&join_mu_);
   if (poller_.joinable()) poller_.join();
+}
+
+bool Subscription::AwaitClosed(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&closed_), timeout);
 }
 
 bool Subscription::closed() const {
@@ -144,9 +157,10 @@ void Subscription::OnAssigned(const std::vector<TopicPartition>& partitions) {
   absl::MutexLock lock(&mu_);
   for (const TopicPartition& tp : partitions) {
     tracker_.Add(tp);
-    assigned_.insert(tp);
+    if (assigned_.insert(tp).second) metrics_.assigned_partitions++;
     if (paused_) to_pause_.push_back(tp);
   }
+  metrics_.rebalances++;
 }
 
 void Subscription::OnRevoked(const std::vector<TopicPartition>& partitions, bool lost) {
@@ -160,11 +174,12 @@ void Subscription::OnRevoked(const std::vector<TopicPartition>& partitions, bool
         commit.push_back(*offset);
       }
       tracker_.Remove(tp);
-      assigned_.erase(tp);
+      if (assigned_.erase(tp) > 0) metrics_.assigned_partitions--;
     }
     // Their records now belong to another member: acks for them become stale.
-    dispatcher_.DropPartitions(
+    metrics_.records_revoked += dispatcher_.DropPartitions(
         absl::flat_hash_set<TopicPartition>(partitions.begin(), partitions.end()));
+    metrics_.rebalances++;
   }
   // When leaving, the final commit was already sent (and Kafka may be gone: this must not
   // block).
@@ -224,10 +239,12 @@ void Subscription::PollLoop() {
   // Leave the group. The streams end first: they get no more records either way, and Kafka
   // may be slow or gone. Then commit what was acked and close, both within close_timeout.
   std::vector<PartitionOffset> commit;
+  broker::GroupConsumer::Departure departure;
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
     draining_ = true;
+    departure = departure_;
     commit = tracker_.Committable();
     EndStreams(end_status_.ok() ? absl::UnavailableError("the subscription was closed")
                                 : end_status_);
@@ -240,11 +257,19 @@ void Subscription::PollLoop() {
   }
   // Serves the commit result and the final revocation (which commits nothing more: see
   // OnRevoked).
-  consumer_->Close(options_.close_timeout);
+  consumer_->Close(options_.close_timeout, departure);
+  // Its librdkafka threads and buffers go now, not when the registry next looks.
+  consumer_.reset();
   absl::MutexLock lock(&mu_);
   closed_ = true;
   metrics_.subscriptions--;
-  LOG(INFO) << "[" << options_.group << "] left the group";
+  metrics_.assigned_partitions -= static_cast<int64_t>(assigned_.size());
+  assigned_.clear();
+  LOG(INFO) << "[" << options_.group << "] "
+            << (departure == broker::GroupConsumer::Departure::kLeave
+                    ? "left the group"
+                    : "closed on shutdown (a static member keeps its place until its session "
+                      "times out)");
 }
 
 Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::Status& status,

@@ -26,6 +26,9 @@ namespace kafka_sidecar::sidecar {
 struct SubscriptionOptions {
   std::string group;
   std::vector<std::string> topics;
+  // This sidecar's index among its memberships of `group` (0 unless two topic sets share one
+  // group); names the static member.
+  int member = 0;
   // How often acked offsets are committed; failed commits back off from here.
   absl::Duration commit_interval = absl::Seconds(1);
   absl::Duration max_commit_backoff = absl::Seconds(30);
@@ -88,11 +91,20 @@ class Subscription final : private broker::RebalanceListener {
   void BeginDrain();
 
   // Stops sending records, waits up to `grace` for the apps to ack what is in flight,
-  // commits, leaves the group and ends every stream with `status`. Idempotent. Close is Stop
-  // then Join; many subscriptions leave their groups in parallel when each is stopped first.
-  void Close(absl::Duration grace, const absl::Status& status);
-  void Stop(absl::Duration grace, const absl::Status& status);
+  // commits, ends the membership as `departure` says and ends every stream with `status`.
+  // Idempotent. Close is Stop then Join; many subscriptions leave their groups in parallel
+  // when each is stopped first. (Stopping by itself, after the linger or on a permanent
+  // error, the subscription leaves.)
+  void Close(absl::Duration grace, const absl::Status& status,
+             broker::GroupConsumer::Departure departure);
+  void Stop(absl::Duration grace, const absl::Status& status,
+            broker::GroupConsumer::Departure departure);
   void Join();
+
+  // Waits up to `timeout` for closed() (false if it did not come).
+  bool AwaitClosed(absl::Duration timeout);
+
+  const SubscriptionOptions& options() const { return options_; }
 
   // True once the subscription has left the group (after Close, a permanent Kafka error, or
   // the linger after its last stream).
@@ -123,10 +135,12 @@ class Subscription final : private broker::RebalanceListener {
   void EndStreams(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SubscriptionOptions options_;
-  const std::unique_ptr<broker::GroupConsumer> consumer_;  // poll thread only
+  // Used by the poll thread only, which destroys it after leaving the group.
+  std::unique_ptr<broker::GroupConsumer> consumer_;
   Clock& clock_;
   ConsumeMetrics& metrics_;
-  std::thread poller_;
+  absl::Mutex join_mu_;  // Join may be called from several threads
+  std::thread poller_ ABSL_GUARDED_BY(join_mu_);
 
   mutable absl::Mutex mu_;
   broker::OffsetTracker tracker_ ABSL_GUARDED_BY(mu_);
@@ -144,6 +158,8 @@ class Subscription final : private broker::RebalanceListener {
   bool draining_ ABSL_GUARDED_BY(mu_) = false;  // send nothing more
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;  // the poll thread is to leave the group
   absl::Status end_status_ ABSL_GUARDED_BY(mu_);
+  broker::GroupConsumer::Departure departure_ ABSL_GUARDED_BY(mu_) =
+      broker::GroupConsumer::Departure::kLeave;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -1,6 +1,7 @@
 #include "sidecar/subscription_registry.h"
 
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -31,17 +32,12 @@ absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
   sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
   const std::string key = absl::StrCat(group, "\n", absl::StrJoin(sorted, ","));
 
-  std::shared_ptr<Subscription> leaving;  // closed after the lock is released
+  // Released after the lock: subscriptions that left their group, or are leaving it.
+  std::vector<std::shared_ptr<Subscription>> reaped;
+  std::shared_ptr<Subscription> leaving;
   absl::MutexLock lock(&mu_);
   if (closing_) return absl::UnavailableError("the sidecar is shutting down");
-  // Reap subscriptions that left their group (their threads are done).
-  for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
-    if (it->second->closed()) {
-      it = subscriptions_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  reaped = TakeClosed();
   auto it = subscriptions_.find(key);
   if (it != subscriptions_.end() && it->second->Attach(stream_id, stream, max_in_flight)) {
     return it->second;
@@ -56,11 +52,18 @@ absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
   if (topics_ != nullptr) {
     for (const std::string& topic : sorted) topics_->EnsureTopic(topic);
   }
-  absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> consumer = factory_(group);
+  std::set<int> members;  // of this group, taken by other topic sets
+  for (const auto& [other_key, other] : subscriptions_) {
+    if (other->options().group == group) members.insert(other->options().member);
+  }
+  int member = 0;
+  while (members.count(member) > 0) ++member;
+  absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> consumer = factory_(group, member);
   if (!consumer.ok()) return consumer.status();
   SubscriptionOptions options = defaults_;
   options.group = group;
   options.topics = sorted;
+  options.member = member;
   auto subscription =
       std::make_shared<Subscription>(std::move(options), *std::move(consumer), clock_, metrics_);
   if (absl::Status started = subscription->Start(); !started.ok()) return started;
@@ -90,9 +93,41 @@ void SubscriptionRegistry::CloseAll(absl::Duration grace, const absl::Status& st
   // Every subscription stops within the shared grace; then they leave their groups in
   // parallel, each on its own poll thread.
   for (auto& [key, subscription] : subscriptions) {
-    subscription->Stop(std::max(deadline - absl::Now(), absl::ZeroDuration()), status);
+    subscription->Stop(std::max(deadline - absl::Now(), absl::ZeroDuration()), status,
+                       broker::GroupConsumer::Departure::kRestart);
   }
   for (auto& [key, subscription] : subscriptions) subscription->Join();
+}
+
+std::vector<std::shared_ptr<Subscription>> SubscriptionRegistry::TakeClosed() {
+  std::vector<std::shared_ptr<Subscription>> closed;
+  for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
+    if (it->second->closed()) {
+      closed.push_back(std::move(it->second));
+      it = subscriptions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return closed;
+}
+
+bool SubscriptionRegistry::AwaitIdle(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    std::vector<std::shared_ptr<Subscription>> open;
+    std::vector<std::shared_ptr<Subscription>> closed;
+    {
+      absl::MutexLock lock(&mu_);
+      closed = TakeClosed();
+      for (const auto& [key, subscription] : subscriptions_) open.push_back(subscription);
+    }
+    for (const auto& subscription : closed) subscription->Join();
+    if (open.empty()) return true;
+    for (const auto& subscription : open) {
+      if (!subscription->AwaitClosed(deadline - absl::Now())) return false;
+    }
+  }
 }
 
 size_t SubscriptionRegistry::open_subscriptions() {

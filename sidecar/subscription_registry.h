@@ -19,9 +19,11 @@
 
 namespace kafka_sidecar::sidecar {
 
-// Makes the Kafka consumer of one group member.
+// Makes the Kafka consumer of one group member. `member` is this sidecar's index among its
+// open memberships of `group` (0 unless two topic sets share the group): static members need
+// one id each.
 using ConsumerFactory = std::function<absl::StatusOr<std::unique_ptr<broker::GroupConsumer>>(
-    const std::string& group)>;
+    const std::string& group, int member)>;
 
 // The open subscriptions, one per (group, topics): the first stream to subscribe creates it
 // (joining the group), later ones share it; a subscription leaves the group by itself after
@@ -49,13 +51,21 @@ class SubscriptionRegistry {
   void BeginDrain();
 
   // Stops sending records everywhere, gives the apps `grace` to ack what is in flight, then
-  // commits, leaves every group and ends every stream with `status`.
+  // commits, ends every membership (static members keep their place: the process stops) and
+  // ends every stream with `status`.
   void CloseAll(absl::Duration grace, const absl::Status& status);
 
   // Subscriptions not yet closed.
   size_t open_subscriptions();
 
+  // Waits up to `timeout` until every subscription has left its group, and releases those
+  // that did (their threads end). True when none is open.
+  bool AwaitIdle(absl::Duration timeout);
+
  private:
+  // Takes the closed subscriptions out of the map, for the caller to release after unlocking.
+  std::vector<std::shared_ptr<Subscription>> TakeClosed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const SubscriptionOptions defaults_;
   const ConsumerFactory factory_;
   broker::TopicCreator* const topics_;

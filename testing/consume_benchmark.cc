@@ -19,9 +19,9 @@
 #include "absl/synchronization/mutex.h"
 #include "broker/embedded_cluster.h"
 #include "broker/kafka_config.h"
-#include "broker/rdkafka_consumer.h"
 #include "broker/rdkafka_producer.h"
 #include "sidecar/config.h"
+#include "sidecar/consumer_factory.h"
 #include "sidecar/server.h"
 #include "testing/consume_client.h"
 #include "testing/benchmark_table.h"
@@ -121,14 +121,8 @@ int Run() {
   auto extra = broker::ParseKafkaSettings(FLAGS_consumer_config);
   if (!extra.ok()) return 2;
   settings.insert(settings.end(), extra->begin(), extra->end());
-  const std::string bootstrap = (*cluster)->bootstrap_servers();
   auto server = sidecar::SidecarServer::Start(
-      config, {**producer,
-               [bootstrap, settings](const std::string& group)
-                   -> absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> {
-                 return broker::RdKafkaConsumer::Create(
-                     {bootstrap, group, FLAGS_max_buffered_records / 2, settings});
-               }});
+      config, {**producer, sidecar::RdKafkaConsumerFactory(config, config.brokers, settings)});
   if (!server.ok()) {
     std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
     return 1;

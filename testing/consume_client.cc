@@ -61,11 +61,14 @@ bool ConsumeClient::Nack(const std::vector<uint64_t>& delivery_ids) {
   return stream_->Write(request);
 }
 
+void ConsumeClient::CloseWrites() {
+  if (writes_done_) return;
+  writes_done_ = true;
+  stream_->WritesDone();
+}
+
 grpc::Status ConsumeClient::Finish() {
-  if (!writes_done_) {
-    writes_done_ = true;
-    stream_->WritesDone();
-  }
+  CloseWrites();
   return AwaitEnd();
 }
 

@@ -37,6 +37,8 @@ class ConsumeClient {
   bool Ack(const std::vector<uint64_t>& delivery_ids);
   bool Nack(const std::vector<uint64_t>& delivery_ids);
 
+  // Half-closes: the server then ends the stream.
+  void CloseWrites();
   // Half-closes and returns the final status.
   grpc::Status Finish();
   // Reads what is left and returns the status the server ended the stream with.

@@ -125,12 +125,6 @@ TEST(ConsumeProcessTest, SigkillMidStreamLosesNothingAndRepeatsOnlyUncommittedRe
       << "committed records came again";
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;  // shadow memory and quarantine triple the resident size
-#else
-constexpr bool kSanitized = false;
-#endif
-
 TEST(ConsumeProcessTest, SilentAppPausesPartitionsAndMemoryStaysBounded) {
   if (kSanitized) GTEST_SKIP() << "resident memory means nothing under AddressSanitizer";
   // 1,000,000 records of 100 bytes over 48 partitions: about 2.5 MiB each, under the mock's

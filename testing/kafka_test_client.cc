@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 
@@ -239,6 +240,67 @@ absl::StatusOr<std::vector<int64_t>> CommittedOffsets(const std::string& bootstr
     if (list->elems[i].offset >= 0) offsets[list->elems[i].partition] = list->elems[i].offset;
   }
   return offsets;
+}
+
+absl::StatusOr<std::unique_ptr<GroupMember>> GroupMember::Join(
+    const std::string& bootstrap, const std::string& group, const std::string& topic,
+    const std::vector<std::pair<std::string, std::string>>& settings) {
+  std::vector<std::pair<std::string, std::string>> all = {
+      {"bootstrap.servers", bootstrap},
+      {"group.id", group},
+      {"enable.auto.commit", "false"},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"session.timeout.ms", "6000"},
+      {"heartbeat.interval.ms", "500"},
+      {"fetch.wait.max.ms", "10"},
+  };
+  all.insert(all.end(), settings.begin(), settings.end());
+  auto consumer = NewClient(RD_KAFKA_CONSUMER, all);
+  if (!consumer.ok()) return consumer.status();
+  rd_kafka_poll_set_consumer(consumer->get());
+  std::unique_ptr<rd_kafka_topic_partition_list_t, Deleter> topics(
+      rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+  if (rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer->get(), topics.get())) {
+    return absl::InternalError(rd_kafka_err2str(err));
+  }
+  return std::unique_ptr<GroupMember>(new GroupMember(consumer->release()));
+}
+
+GroupMember::~GroupMember() {
+  Close();
+  rd_kafka_destroy(static_cast<rd_kafka_t*>(rk_));
+}
+
+void GroupMember::Close() {
+  auto* rk = static_cast<rd_kafka_t*>(rk_);
+  if (!rd_kafka_consumer_closed(rk)) rd_kafka_consumer_close(rk);
+}
+
+std::vector<int32_t> GroupMember::Assignment() {
+  rd_kafka_topic_partition_list_t* list = nullptr;
+  std::vector<int32_t> partitions;
+  if (rd_kafka_assignment(static_cast<rd_kafka_t*>(rk_), &list) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return partitions;
+  }
+  for (int i = 0; i < list->cnt; ++i) partitions.push_back(list->elems[i].partition);
+  rd_kafka_topic_partition_list_destroy(list);
+  std::sort(partitions.begin(), partitions.end());
+  return partitions;
+}
+
+std::vector<int32_t> GroupMember::WaitForAssignment(size_t count, absl::Duration timeout) {
+  auto* rk = static_cast<rd_kafka_t*>(rk_);
+  const absl::Time deadline = absl::Now() + timeout;
+  std::vector<int32_t> partitions = Assignment();
+  while (partitions.size() != count && absl::Now() < deadline) {
+    // Rebalances happen inside the poll; records are dropped.
+    if (rd_kafka_message_t* message = rd_kafka_consumer_poll(rk, 50)) {
+      rd_kafka_message_destroy(message);
+    }
+    partitions = Assignment();
+  }
+  return partitions;
 }
 
 }  // namespace kafka_sidecar::testing

@@ -2,6 +2,7 @@
 #define KAFKA_SIDECAR_TESTING_KAFKA_TEST_CLIENT_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -57,6 +58,29 @@ absl::StatusOr<std::vector<int64_t>> CommittedOffsets(const std::string& bootstr
 // The log end offset of each partition 0..partitions-1 of `topic`.
 absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& bootstrap,
                                                 const std::string& topic, int partitions);
+
+// A plain librdkafka member of a consumer group (cooperative-sticky, no commits; the records it
+// fetches are dropped), to see which partitions the group gives it. Closing leaves the group.
+class GroupMember {
+ public:
+  static absl::StatusOr<std::unique_ptr<GroupMember>> Join(
+      const std::string& bootstrap, const std::string& group, const std::string& topic,
+      const std::vector<std::pair<std::string, std::string>>& settings = {});
+  ~GroupMember();
+
+  // Serves the group until this member holds exactly `count` partitions or `timeout` passes;
+  // returns the partitions it holds then, sorted.
+  std::vector<int32_t> WaitForAssignment(size_t count, absl::Duration timeout);
+
+  // Leaves the group (waits for it) and stops.
+  void Close();
+
+ private:
+  explicit GroupMember(void* rk) : rk_(rk) {}
+  std::vector<int32_t> Assignment();
+
+  void* rk_;  // rd_kafka_t, kept out of this header
+};
 
 }  // namespace kafka_sidecar::testing
 

@@ -51,7 +51,7 @@ absl::StatusOr<absl::Duration> ProduceThroughSidecar(broker::EmbeddedCluster& cl
   config.brokers = cluster.bootstrap_servers();
   config.max_pending_produces = max_pending;
   auto server = sidecar::SidecarServer::Start(
-      config, {**producer, [](const std::string&) -> absl::StatusOr<
+      config, {**producer, [](const std::string&, int) -> absl::StatusOr<
                                std::unique_ptr<broker::GroupConsumer>> {
                  return absl::UnimplementedError("produce only");
                }});

@@ -3,8 +3,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "broker/rdkafka_consumer.h"
 #include "broker/rdkafka_producer.h"
+#include "sidecar/consumer_factory.h"
 
 namespace kafka_sidecar::testing {
 
@@ -40,10 +40,7 @@ absl::StatusOr<std::unique_ptr<SidecarHarness>> SidecarHarness::Start(Options op
   consumer_settings.insert(consumer_settings.end(), options.consumer_settings.begin(),
                            options.consumer_settings.end());
   sidecar::ConsumerFactory consumers =
-      [bootstrap = config.brokers, prefetch = config.max_buffered_records / 2, consumer_settings](
-          const std::string& group) -> absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> {
-    return broker::RdKafkaConsumer::Create({bootstrap, group, prefetch, consumer_settings});
-  };
+      sidecar::RdKafkaConsumerFactory(config, config.brokers, consumer_settings);
   absl::StatusOr<std::unique_ptr<sidecar::SidecarServer>> server =
       sidecar::SidecarServer::Start(
           config, {*harness->producer_, consumers, nullptr,

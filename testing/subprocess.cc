@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -92,8 +93,10 @@ bool Subprocess::WaitForLog(const std::string& text, absl::Duration timeout) {
   }
 }
 
-int64_t Subprocess::ResidentBytes() const {
-  std::ifstream status(absl::StrCat("/proc/", pid_, "/status"));
+int64_t Subprocess::ResidentBytes() const { return ResidentBytesOf(pid_); }
+
+int64_t ResidentBytesOf(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
   while (std::getline(status, line)) {
     if (line.rfind("VmRSS:", 0) == 0) {
@@ -106,6 +109,23 @@ int64_t Subprocess::ResidentBytes() const {
     }
   }
   return 0;
+}
+
+int ThreadCount(pid_t pid) { return ThreadsNamed(pid, ""); }
+
+int ThreadsNamed(pid_t pid, const std::string& name) {
+  int count = 0;
+  for (const auto& task :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"))) {
+    if (name.empty()) {
+      ++count;
+      continue;
+    }
+    std::ifstream comm(task.path() / "comm");
+    std::string line;
+    if (std::getline(comm, line) && line == name) ++count;
+  }
+  return count;
 }
 
 std::string UnixSocketPath(const std::string& name) {

@@ -35,6 +35,7 @@ class Subprocess {
 
   // The child's resident memory (VmRSS), in bytes; 0 when it cannot be read.
   int64_t ResidentBytes() const;
+  pid_t pid() const { return pid_; }
 
  private:
   Subprocess(pid_t pid, int pidfd, std::string log_path)
@@ -46,6 +47,20 @@ class Subprocess {
   bool exited_ = false;
   int exit_code_ = -1;
 };
+
+// Facts about a running process (getpid() for this one), read from /proc.
+// Resident memory (VmRSS) in bytes; 0 when it cannot be read.
+int64_t ResidentBytesOf(pid_t pid);
+// Its threads, and those named `name` (librdkafka names each client's main thread "rdk:main").
+int ThreadCount(pid_t pid);
+int ThreadsNamed(pid_t pid, const std::string& name);
+
+// Built with AddressSanitizer: resident sizes mean little (shadow memory, quarantine).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
 
 // A path for a unix socket, short enough for sun_path, in a new directory of its own.
 std::string UnixSocketPath(const std::string& name);

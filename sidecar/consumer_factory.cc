@@ -1,0 +1,31 @@
+#include "sidecar/consumer_factory.h"
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "broker/rdkafka_consumer.h"
+
+namespace kafka_sidecar::sidecar {
+
+ConsumerFactory RdKafkaConsumerFactory(const SidecarConfig& config, std::string bootstrap,
+                                       broker::KafkaSettings settings) {
+  broker::KafkaSettings own = {{"partition.assignment.strategy", config.assignment_strategy}};
+  own.insert(own.end(), settings.begin(), settings.end());
+  // librdkafka prefetches up to half the buffer bound; the subscription holds the other half.
+  const int prefetch = std::max(config.max_buffered_records / 2, 1);
+  return [bootstrap = std::move(bootstrap), settings = std::move(own), prefetch,
+          instance = config.group_instance_id](const std::string& group, int member)
+             -> absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> {
+    broker::RdKafkaConsumerOptions options{bootstrap, group, prefetch, settings};
+    if (!instance.empty()) {
+      options.settings.insert(
+          options.settings.begin(),
+          {"group.instance.id", member == 0 ? instance : absl::StrCat(instance, "-", member)});
+    }
+    return broker::RdKafkaConsumer::Create(std::move(options));
+  };
+}
+
+}  // namespace kafka_sidecar::sidecar

@@ -1,0 +1,151 @@
+// Group membership follows the app, in one process (the real server, subscriptions and
+// librdkafka consumers, against the embedded cluster): without a stream the sidecar is not in
+// the group, a stream back within the linger keeps the membership, and opening and closing
+// streams leaks no consumer, thread or memory.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "testing/consuming_app.h"
+#include "testing/kafka_test_client.h"
+#include "testing/sidecar_harness.h"
+#include "testing/subprocess.h"
+
+namespace kafka_sidecar::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::SizeIs;
+
+constexpr int kPartitions = 6;
+
+std::unique_ptr<SidecarHarness> StartSidecar(absl::Duration linger) {
+  SidecarHarness::Options options;
+  options.config.unsubscribe_linger = linger;
+  absl::StatusOr<std::unique_ptr<SidecarHarness>> harness =
+      SidecarHarness::Start(std::move(options));
+  EXPECT_TRUE(harness.ok()) << harness.status();
+  return harness.ok() ? *std::move(harness) : nullptr;
+}
+
+bool HasRecords(const std::vector<Delivery>& deliveries) { return !deliveries.empty(); }
+
+TEST(MembershipTest, ASidecarWithoutStreamsIsNotInTheGroup) {
+  constexpr absl::Duration kLinger = absl::Milliseconds(500);
+  auto harness = StartSidecar(kLinger);
+  ASSERT_NE(harness, nullptr);
+  ASSERT_TRUE(harness->cluster().CreateTopic("idle", kPartitions).ok());
+  ASSERT_TRUE(ProduceDirect(harness->bootstrap(), "idle", 600, 20).ok());
+
+  // No stream yet: a plain consumer is alone in the group.
+  auto other = GroupMember::Join(harness->bootstrap(), "idle-group", "idle");
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_THAT((*other)->WaitForAssignment(kPartitions, absl::Seconds(30)), SizeIs(kPartitions));
+
+  // An app stream makes the sidecar a member: the two share the partitions.
+  DeliveryLog log;
+  auto app = std::make_unique<ConsumingApp>("app", harness->stub(), "idle-group",
+                                            std::vector<std::string>{"idle"}, 100, log);
+  ASSERT_TRUE(app->subscribed());
+  EXPECT_THAT((*other)->WaitForAssignment(kPartitions / 2, absl::Seconds(30)),
+              SizeIs(kPartitions / 2));
+  ASSERT_TRUE(log.WaitUntil(HasRecords, absl::Seconds(30)));
+  EXPECT_EQ(harness->consume_metrics().assigned_partitions.load(), kPartitions / 2);
+
+  // The app's last stream ends: after the linger the sidecar leaves and the plain consumer is
+  // given every partition.
+  EXPECT_TRUE(app->Finish().ok());
+  const absl::Time ended = absl::Now();
+  EXPECT_THAT((*other)->WaitForAssignment(kPartitions, kLinger + absl::Seconds(20)),
+              ElementsAre(0, 1, 2, 3, 4, 5));
+  std::cout << "partitions moved to the other member "
+            << absl::FormatDuration(absl::Now() - ended) << " after the last stream ended\n";
+  EXPECT_TRUE(harness->server().subscriptions().AwaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(harness->consume_metrics().subscriptions.load(), 0);
+  EXPECT_EQ(harness->consume_metrics().assigned_partitions.load(), 0);
+}
+
+TEST(MembershipTest, AStreamBackWithinTheLingerKeepsTheMembership) {
+  auto harness = StartSidecar(absl::Seconds(30));
+  ASSERT_NE(harness, nullptr);
+  ASSERT_TRUE(harness->cluster().CreateTopic("back", kPartitions).ok());
+  ASSERT_TRUE(ProduceDirect(harness->bootstrap(), "back", 100, 20).ok());
+  DeliveryLog first_log;
+  {
+    ConsumingApp first("first", harness->stub(), "back-group", {"back"}, 100, first_log);
+    ASSERT_TRUE(first.subscribed());
+    ASSERT_TRUE(first_log.WaitUntil([](auto& d) { return d.size() >= 100; }, absl::Seconds(30)));
+    EXPECT_TRUE(first.Finish().ok());
+  }
+  const int64_t rebalances = harness->consume_metrics().rebalances.load();
+  ASSERT_GE(rebalances, 1);
+
+  // A new stream within the linger rides the same membership: no new assignment, and it goes
+  // on from where the first one acked.
+  DeliveryLog second_log;
+  ConsumingApp second("second", harness->stub(), "back-group", {"back"}, 100, second_log);
+  ASSERT_TRUE(second.subscribed());
+  ASSERT_TRUE(ProduceDirect(harness->bootstrap(), "back", 100, 20).ok());
+  ASSERT_TRUE(second_log.WaitUntil([](auto& d) { return d.size() >= 100; }, absl::Seconds(30)));
+  EXPECT_EQ(DistinctRecords(second_log.Snapshot()), 100u);
+  for (const Delivery& d : second_log.Snapshot()) EXPECT_EQ(d.attempt, 1u);
+  EXPECT_EQ(harness->consume_metrics().rebalances.load(), rebalances);
+  EXPECT_EQ(harness->consume_metrics().subscriptions.load(), 1);
+}
+
+// Kafka clients alive in this process: librdkafka names each client's main thread "rdk:main".
+int KafkaClients() { return ThreadsNamed(getpid(), "rdk:main"); }
+
+TEST(MembershipTest, OpeningAndClosingAHundredStreamsLeaksNothing) {
+  constexpr int kRounds = 10;
+  constexpr int kStreamsPerRound = 10;
+  constexpr int kGroups = 3;
+  auto harness = StartSidecar(absl::ZeroDuration());
+  ASSERT_NE(harness, nullptr);
+  ASSERT_TRUE(harness->cluster().CreateTopic("churn", kPartitions).ok());
+  ASSERT_TRUE(ProduceDirect(harness->bootstrap(), "churn", 3000, 20).ok());
+
+  // Streams of `round` on kGroups groups; in the first rounds each waits for a record (so its
+  // membership joined the group and fetched), in the rest they close right away.
+  auto round = [&](int r) {
+    DeliveryLog log;
+    std::vector<std::unique_ptr<ConsumingApp>> apps;
+    for (int i = 0; i < kStreamsPerRound; ++i) {
+      apps.push_back(std::make_unique<ConsumingApp>(
+          absl::StrCat("app-", r, "-", i), harness->stub(), absl::StrCat("churn-", i % kGroups),
+          std::vector<std::string>{"churn"}, 10, log));
+      ASSERT_TRUE(apps.back()->subscribed());
+    }
+    if (r < 2) ASSERT_TRUE(log.WaitUntil(HasRecords, absl::Seconds(30)));
+    for (auto& app : apps) app->Finish();
+    ASSERT_TRUE(harness->server().subscriptions().AwaitIdle(absl::Seconds(30)));
+  };
+  // Warm-up: gRPC and librdkafka set up their process-wide state once.
+  round(0);
+  const int clients_before = KafkaClients();
+  const int threads_before = ThreadCount(getpid());
+  const int64_t resident_before = ResidentBytesOf(getpid());
+  for (int r = 1; r < kRounds; ++r) round(r);
+
+  EXPECT_EQ(harness->consume_metrics().subscriptions.load(), 0);
+  EXPECT_EQ(harness->consume_metrics().streams.load(), 0);
+  EXPECT_EQ(KafkaClients(), clients_before);
+  // gRPC's callback executor may add or retire a thread; a leaked consumer would hold ~5.
+  EXPECT_LE(ThreadCount(getpid()), threads_before + 2);
+  const int64_t growth = ResidentBytesOf(getpid()) - resident_before;
+  std::cout << kRounds * kStreamsPerRound << " streams: Kafka clients " << clients_before
+            << " -> " << KafkaClients() << ", threads " << threads_before << " -> "
+            << ThreadCount(getpid()) << ", resident " << resident_before / 1024 << " KiB -> "
+            << ResidentBytesOf(getpid()) / 1024 << " KiB\n";
+  if (!kSanitized) EXPECT_LT(growth, 16 << 20);
+}
+
+}  // namespace
+}  // namespace kafka_sidecar::testing
