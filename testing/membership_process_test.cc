@@ -1,0 +1,228 @@
+// Several sidecars (real processes) in one consumer group against the embedded cluster: they
+// split the partitions, a sidecar whose app stops consuming hands its partitions over, and a
+// member joining while records are in flight moves partitions without losing or repeating
+// acked records and without breaking per-key order.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <iterator>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "broker/embedded_cluster.h"
+#include "testing/consuming_app.h"
+#include "testing/kafka_test_client.h"
+#include "testing/sidecar_process.h"
+
+namespace kafka_sidecar::testing {
+namespace {
+
+constexpr int kPartitions = 6;
+constexpr char kTestKafkaConfig[] =
+    "--kafka_config=session.timeout.ms=6000,heartbeat.interval.ms=500,fetch.wait.max.ms=10";
+// Only the commits on revoke and on leaving count in these tests.
+constexpr char kNoPeriodicCommits[] = "--commit_interval_ms=600000";
+
+using Position = std::pair<int32_t, int64_t>;
+
+std::unique_ptr<SidecarProcess> StartSidecar(const broker::EmbeddedCluster& cluster,
+                                             const std::string& name,
+                                             std::vector<std::string> flags = {}) {
+  flags.push_back(kTestKafkaConfig);
+  flags.push_back(kNoPeriodicCommits);
+  absl::StatusOr<std::unique_ptr<SidecarProcess>> sidecar =
+      SidecarProcess::Start(cluster.bootstrap_servers(), flags, name);
+  EXPECT_TRUE(sidecar.ok()) << sidecar.status();
+  return sidecar.ok() ? *std::move(sidecar) : nullptr;
+}
+
+std::set<int32_t> PartitionsOf(const std::vector<Delivery>& deliveries, const std::string& app,
+                               absl::Time since = absl::InfinitePast()) {
+  std::set<int32_t> partitions;
+  for (const Delivery& d : deliveries) {
+    if (d.app == app && d.received >= since) partitions.insert(d.partition);
+  }
+  return partitions;
+}
+
+std::function<bool(const std::vector<Delivery>&)> AtLeastDistinct(size_t count) {
+  return [count](const std::vector<Delivery>& d) { return DistinctRecords(d) >= count; };
+}
+
+TEST(MembershipProcessTest, TwoSidecarsSplitThePartitionsAndTheLastConsumingOneTakesThemAll) {
+  constexpr int kRecords = 3000;
+  constexpr absl::Duration kLinger = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<broker::EmbeddedCluster>> cluster =
+      broker::EmbeddedCluster::Create(3);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_TRUE((*cluster)->CreateTopic("split", kPartitions).ok());
+  const std::string linger =
+      absl::StrCat("--unsubscribe_linger_ms=", absl::ToInt64Milliseconds(kLinger));
+  auto a = StartSidecar(**cluster, "a", {linger});
+  auto b = StartSidecar(**cluster, "b", {linger});
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  auto a_stub = a->NewStub();
+  auto b_stub = b->NewStub();
+
+  DeliveryLog log;
+  ConsumingApp app_a("a", *a_stub, "pods", {"split"}, 100, log);
+  ConsumingApp app_b("b", *b_stub, "pods", {"split"}, 100, log);
+  ASSERT_TRUE(app_a.subscribed());
+  ASSERT_TRUE(app_b.subscribed());
+  // Records are produced once both are members, so no rebalance happens while they flow.
+  ASSERT_TRUE(a->process().WaitForLog("] assigned split/", absl::Seconds(30)));
+  ASSERT_TRUE(b->process().WaitForLog("] assigned split/", absl::Seconds(30)));
+  ASSERT_TRUE(ProduceDirect((*cluster)->bootstrap_servers(), "split", kRecords, 20).ok());
+  ASSERT_TRUE(log.WaitUntil(AtLeastDistinct(kRecords), absl::Seconds(60)))
+      << DistinctRecords(log.Snapshot()) << " of " << kRecords;
+
+  // Split: each owns some partitions, none is shared, and every record came exactly once.
+  std::vector<Delivery> first = log.Snapshot();
+  EXPECT_EQ(first.size(), static_cast<size_t>(kRecords)) << "a record was delivered twice";
+  const std::set<int32_t> of_a = PartitionsOf(first, "a");
+  const std::set<int32_t> of_b = PartitionsOf(first, "b");
+  EXPECT_FALSE(of_a.empty());
+  EXPECT_FALSE(of_b.empty());
+  std::set<int32_t> both;
+  std::set_intersection(of_a.begin(), of_a.end(), of_b.begin(), of_b.end(),
+                        std::inserter(both, both.begin()));
+  EXPECT_TRUE(both.empty()) << "a partition went to both sidecars";
+  EXPECT_EQ(of_a.size() + of_b.size(), static_cast<size_t>(kPartitions));
+
+  // a's app stops consuming: after the linger a commits what its app acked and leaves; b owns
+  // every partition and goes on from a's commits.
+  EXPECT_TRUE(app_a.Finish().ok());
+  const absl::Time a_ended = absl::Now();
+  ASSERT_TRUE(ProduceDirect((*cluster)->bootstrap_servers(), "split", kRecords, 20).ok());
+  ASSERT_TRUE(log.WaitUntil(AtLeastDistinct(2 * kRecords), kLinger + absl::Seconds(60)))
+      << DistinctRecords(log.Snapshot()) << " of " << 2 * kRecords;
+  std::vector<Delivery> all = log.Snapshot();
+  EXPECT_EQ(all.size(), static_cast<size_t>(2 * kRecords))
+      << "records acked on a were delivered again by b";
+  EXPECT_EQ(PartitionsOf(all, "b", a_ended).size(), static_cast<size_t>(kPartitions));
+  absl::Time took_over = absl::InfinitePast();
+  for (const Delivery& d : all) {
+    if (d.app == "b" && of_a.count(d.partition) > 0) took_over = std::max(took_over, d.received);
+  }
+  std::cout << "b delivered a's partitions within " << absl::FormatDuration(took_over - a_ended)
+            << " of a's last stream ending (linger " << kLinger << ")\n";
+}
+
+// Per key, in the order the apps received them: each app sees a key's offsets only go up, and
+// the first deliveries of a key's records come in offset order.
+void ExpectPerKeyOrder(const std::vector<Delivery>& deliveries) {
+  std::vector<Delivery> by_time = deliveries;
+  std::stable_sort(by_time.begin(), by_time.end(),
+                   [](const Delivery& x, const Delivery& y) { return x.received < y.received; });
+  std::map<std::pair<std::string, std::string>, int64_t> last_of_app_key;
+  std::map<std::string, int64_t> last_first_of_key;
+  std::set<Position> seen;
+  for (const Delivery& d : by_time) {
+    auto [app_key, fresh] = last_of_app_key.try_emplace({d.app, d.key}, d.offset);
+    if (!fresh) {
+      EXPECT_GT(d.offset, app_key->second) << d.app << " got key " << d.key << " out of order";
+      app_key->second = d.offset;
+    }
+    if (!seen.insert({d.partition, d.offset}).second) continue;
+    auto [key, first] = last_first_of_key.try_emplace(d.key, d.offset);
+    if (!first) {
+      EXPECT_GT(d.offset, key->second) << "key " << d.key << " reached the apps out of order";
+      key->second = d.offset;
+    }
+  }
+}
+
+TEST(MembershipProcessTest, AThirdMemberTakesPartitionsWhileRecordsAreInFlight) {
+  constexpr int kBatch = 1200;  // records produced at each step, over every partition
+  absl::StatusOr<std::unique_ptr<broker::EmbeddedCluster>> cluster =
+      broker::EmbeddedCluster::Create(3);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_TRUE((*cluster)->CreateTopic("moves", kPartitions).ok());
+  const std::string bootstrap = (*cluster)->bootstrap_servers();
+  auto a = StartSidecar(**cluster, "a");
+  auto b = StartSidecar(**cluster, "b");
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  auto a_stub = a->NewStub();
+  auto b_stub = b->NewStub();
+  DeliveryLog log;
+  ConsumingApp app_a("a", *a_stub, "movers", {"moves"}, 1000, log);
+  ConsumingApp app_b("b", *b_stub, "movers", {"moves"}, 1000, log);
+  ASSERT_TRUE(app_a.subscribed());
+  ASSERT_TRUE(app_b.subscribed());
+  ASSERT_TRUE(a->process().WaitForLog("] assigned moves/", absl::Seconds(30)));
+  ASSERT_TRUE(b->process().WaitForLog("] assigned moves/", absl::Seconds(30)));
+
+  // The first records are delivered and acked (only the commit on revoke will save them: no
+  // periodic commits). Then both apps stop acking and the next records wait in flight on
+  // every partition.
+  ASSERT_TRUE(ProduceDirect(bootstrap, "moves", kBatch, 20).ok());
+  ASSERT_TRUE(log.WaitUntil(AtLeastDistinct(kBatch), absl::Seconds(60)));
+  app_a.Hold();
+  app_b.Hold();
+  ASSERT_TRUE(ProduceDirect(bootstrap, "moves", kBatch, 20).ok());
+  ASSERT_TRUE(log.WaitUntil(AtLeastDistinct(2 * kBatch), absl::Seconds(60)));
+
+  // A third member joins: some partitions move to it with records in flight on a and b.
+  const absl::Time joined = absl::Now();
+  auto c = StartSidecar(**cluster, "c");
+  ASSERT_NE(c, nullptr);
+  auto c_stub = c->NewStub();
+  ConsumingApp app_c("c", *c_stub, "movers", {"moves"}, 1000, log);
+  ASSERT_TRUE(app_c.subscribed());
+  ASSERT_TRUE(c->process().WaitForLog("] assigned moves/", absl::Seconds(30)));
+  ASSERT_TRUE(log.WaitUntil(
+      [](const std::vector<Delivery>& d) { return !PartitionsOf(d, "c").empty(); },
+      absl::Seconds(30)));
+  // Acks for moved partitions are stale now; the rest count. More records follow the move.
+  app_a.Release();
+  app_b.Release();
+  ASSERT_TRUE(ProduceDirect(bootstrap, "moves", kBatch, 20).ok());
+  ASSERT_TRUE(log.WaitUntil(AtLeastDistinct(3 * kBatch), absl::Seconds(90)))
+      << DistinctRecords(log.Snapshot()) << " of " << 3 * kBatch;
+
+  const std::vector<Delivery> all = log.Snapshot();
+  const std::set<int32_t> moved = PartitionsOf(all, "c");
+  EXPECT_FALSE(moved.empty());
+  // Acked before the third member came: never delivered again.
+  std::map<Position, absl::Time> acked_before;
+  for (const Delivery& d : all) {
+    if (d.acked < joined) acked_before[{d.partition, d.offset}] = d.acked;
+  }
+  for (const Delivery& d : all) {
+    auto it = acked_before.find({d.partition, d.offset});
+    EXPECT_FALSE(it != acked_before.end() && d.received > it->second)
+        << d.app << " got " << d.partition << "/" << d.offset << " again after it was acked";
+  }
+  // In flight on a or b in a partition that moved: delivered by c.
+  std::set<Position> from_c;
+  for (const Delivery& d : all) {
+    if (d.app == "c") from_c.insert({d.partition, d.offset});
+  }
+  size_t moved_in_flight = 0;
+  for (const Delivery& d : all) {
+    if (d.app != "c" && d.received < joined && d.acked >= joined && moved.count(d.partition)) {
+      ++moved_in_flight;
+      EXPECT_EQ(from_c.count({d.partition, d.offset}), 1u)
+          << d.partition << "/" << d.offset << " was in flight on " << d.app
+          << " when its partition moved, and c never delivered it";
+    }
+  }
+  EXPECT_GT(moved_in_flight, 0u) << "no record was in flight in a partition that moved";
+  ExpectPerKeyOrder(all);
+  std::cout << moved.size() << " partitions moved to c with " << moved_in_flight
+            << " records in flight; " << all.size() - 3 * kBatch << " deliveries repeated\n";
+}
+
+}  // namespace
+}  // namespace kafka_sidecar::testing
