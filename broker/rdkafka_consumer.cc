@@ -95,6 +95,9 @@ absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(
   absl::StatusOr<RdKafkaConfPtr> conf = NewRdKafkaConf(settings);
   if (!conf.ok()) return conf.status();
   std::unique_ptr<RdKafkaConsumer> consumer(new RdKafkaConsumer(options.group));
+  for (const auto& [name, value] : settings) {
+    if (name == "group.instance.id") consumer->static_member_ = !value.empty();
+  }
   rd_kafka_conf_set_rebalance_cb(conf->get(), &RdKafkaConsumer::OnRebalance);
   rd_kafka_conf_set_opaque(conf->get(), consumer.get());
   absl::StatusOr<RdKafkaPtr> rk = NewRdKafka(RD_KAFKA_CONSUMER, *std::move(conf));
@@ -257,21 +260,35 @@ absl::Status RdKafkaConsumer::CheckReachable(absl::Duration timeout) {
   return RdKafkaStatus(err, "asking Kafka for metadata");
 }
 
+void RdKafkaConsumer::Unsubscribe(absl::Time deadline) {
+  // librdkafka's close never sends a static member's LeaveGroup (KIP-345); an unsubscribe
+  // does, once the revocation it starts is done. The member id is gone when it was sent.
+  if (rd_kafka_resp_err_t err = rd_kafka_unsubscribe(rk_.get())) {
+    LOG(WARNING) << "[" << group_ << "] unsubscribing: " << rd_kafka_err2str(err);
+    return;
+  }
+  auto member_id = [this] {
+    char* id = rd_kafka_memberid(rk_.get());
+    std::string copy = id != nullptr ? id : "";
+    if (id != nullptr) rd_kafka_mem_free(rk_.get(), id);
+    return copy;
+  };
+  while (!member_id().empty() && absl::Now() < deadline) {
+    // Serves the revocation (rebalance callback) and commit results.
+    rd_kafka_message_t* event = rd_kafka_consumer_poll(rk_.get(), 10);
+    if (event != nullptr) rd_kafka_message_destroy(event);
+  }
+}
+
 void RdKafkaConsumer::Close(absl::Duration timeout, Departure departure) {
   if (closed_ || rk_ == nullptr) return;
   closed_ = true;
-  // librdkafka's close never sends a static member's LeaveGroup (KIP-345); an unsubscribe
-  // first does.
-  if (departure == Departure::kLeave) {
-    if (rd_kafka_resp_err_t err = rd_kafka_unsubscribe(rk_.get())) {
-      LOG(WARNING) << "[" << group_ << "] unsubscribing: " << rd_kafka_err2str(err);
-    }
-  }
+  const absl::Time deadline = absl::Now() + timeout;
+  if (departure == Departure::kLeave && static_member_) Unsubscribe(deadline);
   if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk_.get(), events_)) {
     LOG(WARNING) << "[" << group_ << "] closing: " << rd_kafka_error_string(error);
     rd_kafka_error_destroy(error);
   }
-  const absl::Time deadline = absl::Now() + timeout;
   while (!rd_kafka_consumer_closed(rk_.get())) {
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) {

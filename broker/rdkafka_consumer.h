@@ -50,6 +50,10 @@ class RdKafkaConsumer final : public GroupConsumer {
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                           rd_kafka_topic_partition_list_t* partitions, void* opaque);
 
+  // Leaves the group as a static member: unsubscribes, serving events until the LeaveGroup
+  // went out or `deadline` passes.
+  void Unsubscribe(absl::Time deadline);
+
   // Turns one librdkafka message into `out` (records) or a status (errors).
   absl::Status Take(rd_kafka_message_t* message, std::vector<Message>& out);
 
@@ -58,6 +62,7 @@ class RdKafkaConsumer final : public GroupConsumer {
   rd_kafka_queue_t* events_ = nullptr;   // the consumer queue; owned
   rd_kafka_queue_t* records_ = nullptr;  // where assigned partitions' records go; owned
   RebalanceListener* listener_ = nullptr;
+  bool static_member_ = false;  // group.instance.id is set
   bool closed_ = false;
   bool left_group_ = false;  // Close completed: destroying may skip the consumer close
 };

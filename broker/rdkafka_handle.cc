@@ -7,17 +7,16 @@
 namespace kafka_sidecar::broker {
 namespace {
 
-// librdkafka's syslog levels mapped onto glog; debug output goes to VLOG(1).
+// librdkafka's syslog levels mapped onto glog. Debug output (level 7) comes only when the
+// operator asked for it with the `debug` setting, and goes to INFO.
 void LogToGlog(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
   const char* name = rk != nullptr ? rd_kafka_name(rk) : "rdkafka";
   if (level <= 3) {
     LOG(ERROR) << "[" << name << "] " << facility << ": " << message;
   } else if (level <= 5) {
     LOG(WARNING) << "[" << name << "] " << facility << ": " << message;
-  } else if (level == 6) {
-    LOG(INFO) << "[" << name << "] " << facility << ": " << message;
   } else {
-    VLOG(1) << "[" << name << "] " << facility << ": " << message;
+    LOG(INFO) << "[" << name << "] " << facility << ": " << message;
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <functional>
@@ -37,8 +38,8 @@ using Position = std::pair<int32_t, int64_t>;
 std::unique_ptr<SidecarProcess> StartSidecar(const broker::EmbeddedCluster& cluster,
                                              const std::string& name,
                                              std::vector<std::string> flags = {}) {
-  flags.push_back(kTestKafkaConfig);
-  flags.push_back(kNoPeriodicCommits);
+  // The test settings come first: a later --kafka_config replaces them.
+  flags.insert(flags.begin(), {kTestKafkaConfig, kNoPeriodicCommits});
   absl::StatusOr<std::unique_ptr<SidecarProcess>> sidecar =
       SidecarProcess::Start(cluster.bootstrap_servers(), flags, name);
   EXPECT_TRUE(sidecar.ok()) << sidecar.status();
@@ -222,6 +223,54 @@ TEST(MembershipProcessTest, AThirdMemberTakesPartitionsWhileRecordsAreInFlight) 
   ExpectPerKeyOrder(all);
   std::cout << moved.size() << " partitions moved to c with " << moved_in_flight
             << " records in flight; " << all.size() - 3 * kBatch << " deliveries repeated\n";
+}
+
+int Occurrences(const std::string& text, const std::string& what) {
+  int count = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+TEST(MembershipProcessTest, AStaticMemberLeavesWhenItsAppStopsButNotOnShutdown) {
+  absl::StatusOr<std::unique_ptr<broker::EmbeddedCluster>> cluster =
+      broker::EmbeddedCluster::Create(3);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_TRUE((*cluster)->CreateTopic("static", kPartitions).ok());
+  ASSERT_TRUE(ProduceDirect((*cluster)->bootstrap_servers(), "static", 600, 20).ok());
+  // librdkafka's protocol log shows each LeaveGroup request the member sends.
+  auto sidecar = StartSidecar(
+      **cluster, "static",
+      {"--group_instance_id=pod-a", "--unsubscribe_linger_ms=200",
+       std::string(kTestKafkaConfig) + ",debug=protocol"});
+  ASSERT_NE(sidecar, nullptr);
+  auto stub = sidecar->NewStub();
+  constexpr char kLeave[] = "Sent LeaveGroupRequest";
+  {
+    DeliveryLog log;
+    ConsumingApp app("app", *stub, "statics", {"static"}, 100, log);
+    ASSERT_TRUE(app.subscribed());
+    ASSERT_TRUE(log.WaitUntil(AtLeastDistinct(600), absl::Seconds(30)));
+    EXPECT_TRUE(app.Finish().ok());
+  }
+  // The app stopped consuming: a static member leaves all the same.
+  EXPECT_TRUE(sidecar->process().WaitForLog(kLeave, absl::Seconds(20))) << sidecar->process().Log();
+  EXPECT_TRUE(sidecar->process().WaitForLog("[statics] left the group", absl::Seconds(20)));
+
+  // A new stream joins again; on SIGTERM the static member keeps its place (no LeaveGroup).
+  DeliveryLog log;
+  ConsumingApp app("app", *stub, "statics", {"static"}, 100, log);
+  ASSERT_TRUE(app.subscribed());
+  ASSERT_TRUE(ProduceDirect((*cluster)->bootstrap_servers(), "static", 600, 20).ok());
+  ASSERT_TRUE(log.WaitUntil(AtLeastDistinct(600), absl::Seconds(30)));
+  sidecar->process().Signal(SIGTERM);
+  absl::StatusOr<int> code = sidecar->process().Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  const std::string out = sidecar->process().Log();
+  EXPECT_EQ(Occurrences(out, kLeave), 1) << "the shutdown sent a LeaveGroup";
+  EXPECT_THAT(out, ::testing::HasSubstr("[statics] closed on shutdown"));
 }
 
 }  // namespace
