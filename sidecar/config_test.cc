@@ -67,6 +67,10 @@ TEST(ConfigTest, ConsumeSettingsHaveRanges) {
       {[](SidecarConfig& c) { c.client_inactivity_timeout = absl::ZeroDuration(); },
        "--client_inactivity_timeout_ms"},
       {[](SidecarConfig& c) { c.ordering = "random"; }, "--ordering"},
+      {[](SidecarConfig& c) { c.assignment_strategy = "sticky"; }, "--assignment_strategy"},
+      {[](SidecarConfig& c) { c.group_instance_id = "pod a"; }, "--group_instance_id"},
+      {[](SidecarConfig& c) { c.group_instance_id = std::string(201, 'p'); },
+       "--group_instance_id"},
   };
   for (const Case& c : cases) {
     SidecarConfig config = ValidConfig();
@@ -74,6 +78,18 @@ TEST(ConfigTest, ConsumeSettingsHaveRanges) {
     absl::Status status = ValidateConfig(config);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.flag;
     EXPECT_THAT(status.message(), HasSubstr(c.flag));
+  }
+}
+
+TEST(ConfigTest, AcceptsEveryAssignmentStrategyAndPodNamesAsInstanceIds) {
+  SidecarConfig config = ValidConfig();
+  for (const char* strategy : {"cooperative-sticky", "range", "roundrobin"}) {
+    config.assignment_strategy = strategy;
+    EXPECT_TRUE(ValidateConfig(config).ok()) << strategy;
+  }
+  for (const char* id : {"", "orders-7d9f8b6c5-x2x4z", "pod_1.a"}) {
+    config.group_instance_id = id;
+    EXPECT_TRUE(ValidateConfig(config).ok()) << id;
   }
 }
 

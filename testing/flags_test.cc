@@ -55,6 +55,9 @@ INSTANTIATE_TEST_SUITE_P(
                     "--max_in_flight_per_stream"},
         BadFlagCase{{"--brokers=k:9092", "--max_buffered_records=-1"}, "--max_buffered_records"},
         BadFlagCase{{"--brokers=k:9092", "--ordering=random"}, "--ordering must be key"},
+        BadFlagCase{{"--brokers=k:9092", "--assignment_strategy=sticky"},
+                    "--assignment_strategy must be cooperative-sticky, range or roundrobin"},
+        BadFlagCase{{"--brokers=k:9092", "--group_instance_id=pod/1"}, "--group_instance_id"},
         BadFlagCase{{"--brokers=k:9092", "--no_such_flag=1"}, "no_such_flag"}));
 
 TEST(FlagsSecretTest, SecretSettingValuesAreNeverPrinted) {

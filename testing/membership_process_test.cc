@@ -59,17 +59,22 @@ std::function<bool(const std::vector<Delivery>&)> AtLeastDistinct(size_t count) 
   return [count](const std::vector<Delivery>& d) { return DistinctRecords(d) >= count; };
 }
 
-TEST(MembershipProcessTest, TwoSidecarsSplitThePartitionsAndTheLastConsumingOneTakesThemAll) {
+// Each assignment strategy: cooperative-sticky moves only some partitions; range revokes every
+// partition of every member at each rebalance.
+class TwoSidecarsTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TwoSidecarsTest, SplitThePartitionsAndTheLastConsumingOneTakesThemAll) {
   constexpr int kRecords = 3000;
   constexpr absl::Duration kLinger = absl::Seconds(1);
   absl::StatusOr<std::unique_ptr<broker::EmbeddedCluster>> cluster =
       broker::EmbeddedCluster::Create(3);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   ASSERT_TRUE((*cluster)->CreateTopic("split", kPartitions).ok());
-  const std::string linger =
-      absl::StrCat("--unsubscribe_linger_ms=", absl::ToInt64Milliseconds(kLinger));
-  auto a = StartSidecar(**cluster, "a", {linger});
-  auto b = StartSidecar(**cluster, "b", {linger});
+  const std::vector<std::string> flags = {
+      absl::StrCat("--unsubscribe_linger_ms=", absl::ToInt64Milliseconds(kLinger)),
+      absl::StrCat("--assignment_strategy=", GetParam())};
+  auto a = StartSidecar(**cluster, "a", flags);
+  auto b = StartSidecar(**cluster, "b", flags);
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
   auto a_stub = a->NewStub();
@@ -108,16 +113,30 @@ TEST(MembershipProcessTest, TwoSidecarsSplitThePartitionsAndTheLastConsumingOneT
   ASSERT_TRUE(log.WaitUntil(AtLeastDistinct(2 * kRecords), kLinger + absl::Seconds(60)))
       << DistinctRecords(log.Snapshot()) << " of " << 2 * kRecords;
   std::vector<Delivery> all = log.Snapshot();
-  EXPECT_EQ(all.size(), static_cast<size_t>(2 * kRecords))
-      << "records acked on a were delivered again by b";
+  if (GetParam() != "range") {
+    EXPECT_EQ(all.size(), static_cast<size_t>(2 * kRecords))
+        << "records acked on a were delivered again by b";
+  } else {
+    // With an eager strategy b gives up its own partitions too and commits them first; the
+    // mock coordinator refuses commits while the group rebalances (REBALANCE_IN_PROGRESS; Kafka
+    // takes them until the group completes the rebalance), so b may see its acked records
+    // again. At least once all the same: nothing is lost (above).
+    std::cout << all.size() - 2 * kRecords << " records repeated after the eager rebalance\n";
+  }
   EXPECT_EQ(PartitionsOf(all, "b", a_ended).size(), static_cast<size_t>(kPartitions));
   absl::Time took_over = absl::InfinitePast();
   for (const Delivery& d : all) {
     if (d.app == "b" && of_a.count(d.partition) > 0) took_over = std::max(took_over, d.received);
   }
   std::cout << "b delivered a's partitions within " << absl::FormatDuration(took_over - a_ended)
-            << " of a's last stream ending (linger " << kLinger << ")\n";
+            << " of a's last stream ending (linger " << kLinger << ", " << GetParam() << ")\n";
 }
+
+INSTANTIATE_TEST_SUITE_P(Strategies, TwoSidecarsTest,
+                         ::testing::Values("cooperative-sticky", "range"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param == "range" ? "Range" : "CooperativeSticky";
+                         });
 
 // Per key, in the order the apps received them: each app sees a key's offsets only go up, and
 // the first deliveries of a key's records come in offset order.
