@@ -123,5 +123,32 @@ TEST(ConsumeStreamsTest, SilentStreamIsEndedAndItsRecordsGoToTheOthers) {
   EXPECT_EQ(harness->consume_metrics().inactivity_drops.load(), 1);
 }
 
+TEST(ConsumeStreamsTest, AStreamDroppedForInactivityCountsAsGoneForTheLinger) {
+  SimulatedClock clock;
+  SidecarHarness::Options options;
+  options.clock = &clock;
+  options.config.client_inactivity_timeout = absl::Seconds(30);
+  options.config.kafka_unavailable_timeout = absl::Hours(10);
+  options.config.unsubscribe_linger = absl::Seconds(10);
+  auto harness = Start(std::move(options));
+  ASSERT_NE(harness, nullptr);
+  ASSERT_TRUE(harness->cluster().CreateTopic("dropped", 1).ok());
+  ASSERT_TRUE(ProduceDirect(harness->bootstrap(), "dropped", 20, 10, 0).ok());
+
+  // The app's only stream holds records and goes silent: it is dropped, and the subscription
+  // then has no active stream.
+  ConsumeClient silent(harness->stub(), absl::Seconds(60));
+  ASSERT_TRUE(silent.Subscribe("leavers", {"dropped"}, 10));
+  ASSERT_EQ(silent.Receive(10, /*ack=*/false).size(), 10u);
+  clock.Advance(absl::Seconds(31));
+  EXPECT_EQ(silent.AwaitEnd().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(harness->server().subscriptions().open_subscriptions(), 1u) << "left before the linger";
+
+  // Past the linger the sidecar leaves the group.
+  clock.Advance(absl::Seconds(11));
+  EXPECT_TRUE(harness->server().subscriptions().AwaitIdle(absl::Seconds(20)));
+  EXPECT_EQ(harness->consume_metrics().subscriptions.load(), 0);
+}
+
 }  // namespace
 }  // namespace kafka_sidecar::testing
