@@ -79,6 +79,10 @@ class GroupConsumer {
   // Asks a broker for cluster metadata, waiting up to `timeout`: OK when Kafka answers.
   virtual absl::Status CheckReachable(absl::Duration timeout) = 0;
 
+  // The last high watermark (log end offset) the client saw for each partition, -1 where it
+  // saw none yet. No request: what fetch responses said.
+  virtual std::vector<int64_t> HighWatermarks(const std::vector<TopicPartition>& partitions) = 0;
+
   // How Close ends the membership.
   enum class Departure {
     // Leave the group now, static member or not: the partitions move at once (the app stopped

@@ -55,6 +55,10 @@ class Producer {
   // still waiting then fail with UNAVAILABLE. When Drain returns, every DeliveryCallback of
   // those records has run. Returns DEADLINE_EXCEEDED when some had to be failed.
   virtual absl::Status Drain(absl::Duration timeout) = 0;
+
+  // Asks a broker for cluster metadata, waiting up to `timeout`: OK when Kafka answers,
+  // UNAVAILABLE (or the error Kafka gave) otherwise. For health checks.
+  virtual absl::Status CheckReachable(absl::Duration timeout) = 0;
 };
 
 }  // namespace kafka_sidecar::broker

@@ -253,11 +253,23 @@ absl::Status RdKafkaConsumer::CommitSync(const std::vector<PartitionOffset>& off
 }
 
 absl::Status RdKafkaConsumer::CheckReachable(absl::Duration timeout) {
-  const rd_kafka_metadata_t* metadata = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(
-      rk_.get(), 0, nullptr, &metadata, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
-  if (metadata != nullptr) rd_kafka_metadata_destroy(metadata);
-  return RdKafkaStatus(err, "asking Kafka for metadata");
+  return broker::CheckReachable(rk_.get(), timeout);
+}
+
+std::vector<int64_t> RdKafkaConsumer::HighWatermarks(
+    const std::vector<TopicPartition>& partitions) {
+  std::vector<int64_t> high;
+  high.reserve(partitions.size());
+  for (const TopicPartition& tp : partitions) {
+    int64_t low = -1;
+    int64_t hw = -1;
+    if (rd_kafka_get_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &low, &hw) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      hw = -1;
+    }
+    high.push_back(hw);
+  }
+  return high;
 }
 
 void RdKafkaConsumer::Unsubscribe(absl::Time deadline) {

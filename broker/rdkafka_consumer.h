@@ -43,6 +43,7 @@ class RdKafkaConsumer final : public GroupConsumer {
   void CommitAsync(const std::vector<PartitionOffset>& offsets, CommitCallback done) override;
   absl::Status CommitSync(const std::vector<PartitionOffset>& offsets) override;
   absl::Status CheckReachable(absl::Duration timeout) override;
+  std::vector<int64_t> HighWatermarks(const std::vector<TopicPartition>& partitions) override;
   void Close(absl::Duration timeout, Departure departure) override;
 
  private:

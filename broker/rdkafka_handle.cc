@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
+#include "broker/rdkafka_status.h"
 
 namespace kafka_sidecar::broker {
 namespace {
@@ -46,6 +47,14 @@ absl::StatusOr<RdKafkaPtr> NewRdKafka(rd_kafka_type_t type, RdKafkaConfPtr conf)
   }
   conf.release();
   return RdKafkaPtr(rk);
+}
+
+absl::Status CheckReachable(rd_kafka_t* rk, absl::Duration timeout) {
+  const rd_kafka_metadata_t* metadata = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(
+      rk, 0, nullptr, &metadata, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  if (metadata != nullptr) rd_kafka_metadata_destroy(metadata);
+  return RdKafkaStatus(err, "asking Kafka for metadata");
 }
 
 }  // namespace kafka_sidecar::broker

@@ -26,6 +26,10 @@ absl::StatusOr<RdKafkaConfPtr> NewRdKafkaConf(const KafkaSettings& settings);
 // refuses the configuration as a whole.
 absl::StatusOr<RdKafkaPtr> NewRdKafka(rd_kafka_type_t type, RdKafkaConfPtr conf);
 
+// Asks a broker for cluster metadata through `rk`, waiting up to `timeout`: OK when Kafka
+// answers.
+absl::Status CheckReachable(rd_kafka_t* rk, absl::Duration timeout);
+
 }  // namespace kafka_sidecar::broker
 
 #endif  // KAFKA_SIDECAR_BROKER_RDKAFKA_HANDLE_H_

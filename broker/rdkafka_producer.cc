@@ -86,6 +86,10 @@ RdKafkaProducer::~RdKafkaProducer() {
   poller_.join();
 }
 
+absl::Status RdKafkaProducer::CheckReachable(absl::Duration timeout) {
+  return broker::CheckReachable(rk_.get(), timeout);
+}
+
 void RdKafkaProducer::PollLoop() {
   const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(poll_interval_));
   while (!stop_) rd_kafka_poll(rk_.get(), timeout_ms);

@@ -34,6 +34,7 @@ class RdKafkaProducer final : public Producer {
 
   void Produce(const RecordView& record, DeliveryCallback done) override;
   absl::Status Drain(absl::Duration timeout) override;
+  absl::Status CheckReachable(absl::Duration timeout) override;
 
  private:
   RdKafkaProducer(RdKafkaPtr rk, absl::Duration poll_interval);

@@ -41,6 +41,9 @@ class TopicCreatingProducer final : public Producer {
     inner_->Produce(record, std::move(done));
   }
   absl::Status Drain(absl::Duration timeout) override { return inner_->Drain(timeout); }
+  absl::Status CheckReachable(absl::Duration timeout) override {
+    return inner_->CheckReachable(timeout);
+  }
 
  private:
   TopicCreator& creator_;

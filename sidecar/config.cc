@@ -38,13 +38,14 @@ absl::Status ValidateGroupInstanceId(const std::string& id) {
 
 }  // namespace
 
-absl::Status ValidateListenAddress(const std::string& listen) {
-  auto invalid = [&listen](absl::string_view why) {
+absl::Status ValidateListenAddress(const std::string& listen, absl::string_view flag,
+                                   bool unix_ok) {
+  auto invalid = [&](absl::string_view why) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--listen='", listen, "': ", why,
-                     "; expected host:port (for example 127.0.0.1:50051) or unix:/path"));
+        absl::StrCat("--", flag, "='", listen, "': ", why, "; expected host:port (for example ",
+                     "127.0.0.1:50051)", unix_ok ? " or unix:/path" : ""));
   };
-  if (absl::StartsWith(listen, "unix:")) {
+  if (unix_ok && absl::StartsWith(listen, "unix:")) {
     if (!absl::StartsWith(listen, "unix:/")) return invalid("the unix socket path must be absolute");
     return absl::OkStatus();
   }
@@ -62,8 +63,33 @@ absl::Status ValidateListenAddress(const std::string& listen) {
   return absl::OkStatus();
 }
 
+bool IsLocalAddress(const std::string& listen) {
+  if (absl::StartsWith(listen, "unix:")) return true;
+  absl::string_view host(listen.data(), std::min(listen.rfind(':'), listen.size()));
+  return host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
+}
+
 absl::Status ValidateConfig(const SidecarConfig& config) {
   if (absl::Status s = ValidateListenAddress(config.listen); !s.ok()) return s;
+  if (!config.allow_remote && !IsLocalAddress(config.listen)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen='", config.listen,
+        "' is not a loopback address: the API has no authentication, so anyone who can reach "
+        "it could produce and consume. Add --allow_remote to mean it, or listen on "
+        "127.0.0.1 (apps in the pod reach it on localhost)"));
+  }
+  if (!config.health_listen.empty()) {
+    if (absl::Status s = ValidateListenAddress(config.health_listen, "health_listen"); !s.ok()) {
+      return s;
+    }
+  }
+  if (!config.metrics_listen.empty()) {
+    if (absl::Status s = ValidateListenAddress(config.metrics_listen, "metrics_listen",
+                                               /*unix_ok=*/false);
+        !s.ok()) {
+      return s;
+    }
+  }
   if (config.brokers.empty()) {
     return absl::InvalidArgumentError(
         "--brokers is required: Kafka bootstrap servers (host:port,...), or 'embedded' for an "
@@ -90,6 +116,7 @@ absl::Status ValidateConfig(const SidecarConfig& config) {
       {"kafka_unavailable_timeout_ms", Ms(config.kafka_unavailable_timeout), 1, 24 * kHourMs},
       {"client_inactivity_timeout_ms", Ms(config.client_inactivity_timeout), 1, 24 * kHourMs},
       {"shutdown_grace_ms", Ms(config.shutdown_grace), 0, kHourMs},
+      {"health_check_interval_ms", Ms(config.health_check_interval), 100, kHourMs},
       // Checked only where they apply.
       {"embedded_brokers", embedded ? config.embedded_brokers : 1, 1, 16},
       {"embedded_partitions", embedded ? config.embedded_partitions : 1, 1, 1000},

@@ -14,6 +14,16 @@ namespace kafka_sidecar::sidecar {
 struct SidecarConfig {
   // gRPC address: `host:port` or `unix:/path`. Port 0 picks a free port.
   std::string listen = "127.0.0.1:50051";
+  // Needed for a `listen` address other than loopback or a unix socket: the API has no
+  // authentication.
+  bool allow_remote = false;
+  // A second gRPC address serving only grpc.health.v1 (kubelet probes reach the pod's IP, the
+  // API stays on loopback); empty: none.
+  std::string health_listen;
+  // HTTP address of /metrics, /healthz and /readyz; empty: none.
+  std::string metrics_listen = "127.0.0.1:9464";
+  // How often Kafka's reachability is checked for the health status.
+  absl::Duration health_check_interval = absl::Seconds(5);
   // Kafka bootstrap servers, or "embedded" for the in-process in-memory cluster.
   std::string brokers;
   // Extra librdkafka settings, applied after the sidecar's own.
@@ -59,9 +69,13 @@ inline constexpr char kEmbeddedBrokers[] = "embedded";
 // the accepted range.
 absl::Status ValidateConfig(const SidecarConfig& config);
 
-// Checks a `--listen` value: `host:port` (port 0..65535; IPv6 hosts in brackets) or
-// `unix:/absolute/path`.
-absl::Status ValidateListenAddress(const std::string& listen);
+// Checks an address flag's value: `host:port` (port 0..65535; IPv6 hosts in brackets) or,
+// when `unix_ok`, `unix:/absolute/path`. Errors name `flag`.
+absl::Status ValidateListenAddress(const std::string& listen, absl::string_view flag = "listen",
+                                   bool unix_ok = true);
+
+// True for a unix socket or a host:port whose host is loopback (localhost, 127.x.x.x, ::1).
+bool IsLocalAddress(const std::string& listen);
 
 }  // namespace kafka_sidecar::sidecar
 

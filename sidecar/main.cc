@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "broker/embedded_cluster.h"
@@ -25,7 +26,19 @@ DEFINE_string(brokers, "",
               "in-memory Kafka cluster meant for trying things only. Required");
 DEFINE_string(kafka_config, "",
               "extra librdkafka settings as key=value,key=value (for example "
-              "linger.ms=5,compression.type=lz4)");
+              "linger.ms=5,compression.type=lz4); an item @/path reads a properties file, one "
+              "key=value per line (use it for secrets: command lines are visible to others)");
+DEFINE_bool(allow_remote, false,
+            "allow --listen on an address other than loopback or a unix socket: the API has no "
+            "authentication, so anyone who reaches it can produce and consume");
+DEFINE_string(health_listen, "",
+              "a second gRPC address serving only grpc.health.v1, for kubelet gRPC probes "
+              "(service 'liveness': the process runs; service '': ready, Kafka reachable and "
+              "not draining); empty: off");
+DEFINE_string(metrics_listen, "127.0.0.1:9464",
+              "HTTP address of /metrics (Prometheus), /healthz and /readyz; empty: off");
+DEFINE_int32(health_check_interval_ms, 5000,
+             "how often the sidecar asks Kafka for metadata to know it is reachable (health)");
 DEFINE_int32(max_pending_produces, 1000,
              "records of one ProduceStream accepted and not yet answered; past this the "
              "sidecar stops reading the stream, so gRPC flow control pushes back on the app");
@@ -73,8 +86,12 @@ constexpr int kExitStartFailed = 1;
 absl::StatusOr<SidecarConfig> ConfigFromFlags() {
   SidecarConfig config;
   config.listen = FLAGS_listen;
+  config.allow_remote = FLAGS_allow_remote;
+  config.health_listen = FLAGS_health_listen;
+  config.metrics_listen = FLAGS_metrics_listen;
+  config.health_check_interval = absl::Milliseconds(FLAGS_health_check_interval_ms);
   config.brokers = FLAGS_brokers;
-  absl::StatusOr<broker::KafkaSettings> settings = broker::ParseKafkaSettings(FLAGS_kafka_config);
+  absl::StatusOr<broker::KafkaSettings> settings = broker::LoadKafkaSettings(FLAGS_kafka_config);
   if (!settings.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--kafka_config: ", settings.status().message()));
@@ -154,7 +171,9 @@ int Run(const SidecarConfig& config) {
     return kExitStartFailed;
   }
   LOG(INFO) << "[server] serving kafka_sidecar.v1 on " << config.listen
-            << ((*server)->port() != 0 ? absl::StrCat(" (port ", (*server)->port(), ")") : "")
+            << (absl::StartsWith(config.listen, "unix:")
+                    ? ""
+                    : absl::StrCat(" (port ", (*server)->port(), ")"))
             << ", Kafka at " << bootstrap;
 
   // SIGTERM and SIGINT were blocked before any thread started, so they wait here.
@@ -180,12 +199,17 @@ int main(int argc, char** argv) {
       "Every flag, the libraries' too: --helpfull.");
   gflags::SetVersionString("0.1.0");
   gflags::ParseCommandLineNonHelpFlags(&argc, &argv, true);
+  // gflags' help shows a flag's current value beside its default, and --kafka_config may hold
+  // secrets: it is put back only after the help flags were handled.
+  const std::string kafka_config = FLAGS_kafka_config;
+  FLAGS_kafka_config.clear();
   if (FLAGS_help || FLAGS_helpshort) {
     // --help shows this program's flags, not those of every library linked in (--helpfull).
     FLAGS_help = FLAGS_helpshort = false;
     FLAGS_helpmatch = "sidecar/main";
   }
   gflags::HandleCommandLineHelpFlags();
+  FLAGS_kafka_config = kafka_config;
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
   // Debian's abseil is built with deadlock detection on, which walks a lock graph on every

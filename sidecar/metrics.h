@@ -1,13 +1,43 @@
 #ifndef KAFKA_SIDECAR_SIDECAR_METRICS_H_
 #define KAFKA_SIDECAR_SIDECAR_METRICS_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
 namespace kafka_sidecar::sidecar {
 
+// Counters of the produce path: what Kafka acknowledged or refused, and how long it took from
+// the sidecar taking a record to Kafka's answer. Thread-safe.
+struct ProduceMetrics {
+  // Upper bounds of the latency histogram's buckets, in seconds (then +Inf).
+  static constexpr std::array<double, 14> kLatencyBuckets = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
+  void Record(const absl::Status& status, absl::Duration latency) {
+    if (status.ok()) {
+      records_produced++;
+    } else {
+      errors[static_cast<size_t>(status.code()) % errors.size()]++;
+    }
+    const double seconds = absl::ToDoubleSeconds(latency);
+    size_t bucket = 0;
+    while (bucket < kLatencyBuckets.size() && seconds > kLatencyBuckets[bucket]) ++bucket;
+    latency_buckets[bucket]++;
+    latency_sum_us += absl::ToInt64Microseconds(latency);
+  }
+
+  std::atomic<int64_t> records_produced{0};
+  std::array<std::atomic<int64_t>, 17> errors{};  // by absl::StatusCode
+  std::array<std::atomic<int64_t>, kLatencyBuckets.size() + 1> latency_buckets{};  // not cumulative
+  std::atomic<int64_t> latency_sum_us{0};
+};
+
 // Counters of the consume path, shared by every subscription and stream. Thread-safe (each is
-// an atomic); read by tests now and by the /metrics page later.
+// an atomic); read by tests and by the /metrics page.
 struct ConsumeMetrics {
   std::atomic<int64_t> records_delivered{0};    // sent to an app, redeliveries included
   std::atomic<int64_t> records_redelivered{0};  // sent again after a nack or a stream leaving

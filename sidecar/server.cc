@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "sidecar/metrics_page.h"
 
 namespace kafka_sidecar::sidecar {
 
@@ -30,10 +31,11 @@ SubscriptionOptions SubscriptionDefaults(const SidecarConfig& config) {
 
 SidecarServer::SidecarServer(const SidecarConfig& config, Deps deps)
     : config_(config),
-      producer_(deps.producer),
+      producer_(deps.producer, produce_metrics_),
+      health_(producer_, config.health_check_interval),
       subscriptions_(SubscriptionDefaults(config), std::move(deps.consumers), deps.topics,
                      deps.clock, consume_metrics_),
-      service_(deps.producer, config.max_pending_produces, subscriptions_,
+      service_(producer_, config.max_pending_produces, subscriptions_,
                static_cast<uint32_t>(config.max_in_flight_per_stream)) {}
 
 absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Start(const SidecarConfig& config,
@@ -50,8 +52,48 @@ absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Start(const Sideca
         absl::StrCat("could not listen on --listen=", config.listen,
                      " (address in use, or not an address of this host?)"));
   }
-  server->server_->GetHealthCheckService()->SetServingStatus(true);
+  server->health_.Publish(server->server_->GetHealthCheckService());
+
+  if (!config.health_listen.empty()) {
+    // Only the health service (the builder adds it): kubelet probes reach the pod's address,
+    // the API stays on loopback. Any other method is UNIMPLEMENTED, by a generic service that
+    // also gives the server the callback queue the health service needs.
+    grpc::ServerBuilder health_builder;
+    health_builder.RegisterCallbackGenericService(&server->unimplemented_);
+    health_builder.AddListeningPort(config.health_listen, grpc::InsecureServerCredentials(),
+                                    &server->health_port_);
+    server->health_server_ = health_builder.BuildAndStart();
+    if (server->health_server_ == nullptr ||
+        (server->health_port_ == 0 && !absl::StartsWith(config.health_listen, "unix:"))) {
+      return absl::UnavailableError(absl::StrCat("could not listen on --health_listen=",
+                                                 config.health_listen,
+                                                 " (address in use, or not of this host?)"));
+    }
+    server->health_.Publish(server->health_server_->GetHealthCheckService());
+    LOG(INFO) << "[server] serving grpc.health.v1 on " << config.health_listen << " (port "
+              << server->health_port_ << ")";
+  }
+  if (!config.metrics_listen.empty()) {
+    SidecarServer* self = server.get();
+    absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
+        config.metrics_listen,
+        {[self] { return self->MetricsPage(); },
+         [self] { return std::make_pair(self->health_.ready(), self->health_.Describe()); }});
+    if (!http.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("--metrics_listen=", config.metrics_listen, ": ", http.status().message()));
+    }
+    server->http_ = *std::move(http);
+    LOG(INFO) << "[server] serving /metrics, /healthz and /readyz on http://"
+              << config.metrics_listen << " (port " << server->http_->port() << ")";
+  }
+  server->health_.Start();
   return server;
+}
+
+std::string SidecarServer::MetricsPage() {
+  return RenderMetrics({produce_metrics_, consume_metrics_, subscriptions_.Stats(),
+                        health_.ready(), health_.kafka_reachable()});
 }
 
 SidecarServer::~SidecarServer() { Shutdown(); }
@@ -62,8 +104,8 @@ void SidecarServer::Shutdown() {
   const absl::Time start = absl::Now();
   LOG(INFO) << "[server] shutting down: no new records; " << config_.shutdown_grace
             << " for Kafka to acknowledge and apps to ack what is in flight";
-  // Turns every service NOT_SERVING, for probes and load balancers.
-  server_->GetHealthCheckService()->Shutdown();
+  // Not ready from now on (readiness probes, load balancers); liveness stays SERVING.
+  health_.BeginDrain();
   service_.BeginDrain();
   subscriptions_.BeginDrain();
   const absl::Time grace_end = start + config_.shutdown_grace;
@@ -81,6 +123,11 @@ void SidecarServer::Shutdown() {
   }
   server_->Shutdown(absl::ToChronoTime(deadline));
   server_->Wait();
+  if (health_server_ != nullptr) {
+    health_server_->Shutdown(absl::ToChronoTime(absl::Now()));
+    health_server_->Wait();
+  }
+  http_.reset();
   LOG(INFO) << "[server] stopped after " << absl::Now() - start;
 }
 

@@ -1,16 +1,21 @@
 #ifndef KAFKA_SIDECAR_SIDECAR_SERVER_H_
 #define KAFKA_SIDECAR_SIDECAR_SERVER_H_
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "broker/producer.h"
 #include "broker/topic_creator.h"
 #include "sidecar/clock.h"
 #include "sidecar/config.h"
+#include "sidecar/health.h"
+#include "sidecar/http_server.h"
 #include "sidecar/kafka_sidecar_service.h"
+#include "sidecar/measuring_producer.h"
 #include "sidecar/metrics.h"
 #include "sidecar/subscription_registry.h"
 
@@ -36,7 +41,14 @@ class SidecarServer {
 
   // The bound TCP port (useful with port 0); 0 for a unix socket.
   int port() const { return port_; }
+  // The bound port of --metrics_listen (0 when off) and of --health_listen (0 when off).
+  int metrics_port() const { return http_ != nullptr ? http_->port() : 0; }
+  int health_port() const { return health_port_; }
   ConsumeMetrics& consume_metrics() { return consume_metrics_; }
+  ProduceMetrics& produce_metrics() { return produce_metrics_; }
+  Health& health() { return health_; }
+  // The /metrics page as it reads now.
+  std::string MetricsPage();
   SubscriptionRegistry& subscriptions() { return subscriptions_; }
 
   // Graceful stop, bounded by config.shutdown_grace plus config.shutdown_finish_timeout:
@@ -50,12 +62,19 @@ class SidecarServer {
   SidecarServer(const SidecarConfig& config, Deps deps);
 
   const SidecarConfig config_;
-  broker::Producer& producer_;
+  ProduceMetrics produce_metrics_;
+  MeasuringProducer producer_;
   ConsumeMetrics consume_metrics_;
+  Health health_;
   SubscriptionRegistry subscriptions_;
   KafkaSidecarService service_;
   std::unique_ptr<grpc::Server> server_;
+  // Serves only grpc.health.v1, on --health_listen.
+  grpc::CallbackGenericService unimplemented_;
+  std::unique_ptr<grpc::Server> health_server_;
+  std::unique_ptr<HttpServer> http_;
   int port_ = 0;
+  int health_port_ = 0;
   bool shut_down_ = false;
 };
 

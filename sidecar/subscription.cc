@@ -174,6 +174,8 @@ void Subscription::OnRevoked(const std::vector<TopicPartition>& partitions, bool
         commit.push_back(*offset);
       }
       tracker_.Remove(tp);
+      fetched_from_.erase(tp);
+      high_watermarks_.erase(tp);
       if (assigned_.erase(tp) > 0) metrics_.assigned_partitions--;
     }
     // Their records now belong to another member: acks for them become stale.
@@ -228,6 +230,15 @@ void Subscription::PollLoop() {
         OnCommitted(s, offsets);
       });
     }
+    if (!plan.watermarks.empty()) {
+      std::vector<int64_t> high = consumer_->HighWatermarks(plan.watermarks);
+      absl::MutexLock lock(&mu_);
+      for (size_t i = 0; i < high.size(); ++i) {
+        if (high[i] >= 0 && assigned_.contains(plan.watermarks[i])) {
+          high_watermarks_[plan.watermarks[i]] = high[i];
+        }
+      }
+    }
     if (plan.check_reachable > absl::ZeroDuration() &&
         consumer_->CheckReachable(plan.check_reachable).ok()) {
       absl::MutexLock lock(&mu_);
@@ -268,8 +279,7 @@ void Subscription::PollLoop() {
   LOG(INFO) << "[" << options_.group << "] "
             << (departure == broker::GroupConsumer::Departure::kLeave
                     ? "left the group"
-                    : "closed on shutdown (a static member keeps its place until its session "
-                      "times out)");
+                    : "closed its membership for the shutdown");
 }
 
 Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::Status& status,
@@ -279,6 +289,7 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
   for (Message& m : polled) {
     // Records of partitions revoked meanwhile, and re-fetched ones, are not taken.
     if (!tracker_.Track(m.tp, m.offset)) continue;
+    fetched_from_.try_emplace(m.tp, m.offset);
     dispatcher_.Add(std::move(m));
   }
   if (!polled.empty()) last_contact_ = now;
@@ -341,6 +352,11 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
   }
   to_pause_.clear();
 
+  if (now >= next_watermarks_) {
+    next_watermarks_ = now + absl::Seconds(1);
+    plan.watermarks.assign(assigned_.begin(), assigned_.end());
+  }
+
   if (!commit_in_flight_ && now >= next_commit_) {
     plan.commit = tracker_.Committable();
     if (plan.commit.empty()) {
@@ -381,6 +397,26 @@ void Subscription::OnCommitted(const absl::Status& status,
   commit_backoff_ = std::min(commit_backoff_ * 2, options_.max_commit_backoff);
   next_commit_ = clock_.Now() + commit_backoff_;
   LOG(WARNING) << "[" << options_.group << "] " << status << "; retrying in " << commit_backoff_;
+}
+
+SubscriptionStats Subscription::Stats() const {
+  absl::MutexLock lock(&mu_);
+  SubscriptionStats stats;
+  stats.group = options_.group;
+  stats.streams = dispatcher_.stream_ids().size();
+  stats.in_flight = dispatcher_.in_flight();
+  stats.buffered = dispatcher_.buffered();
+  stats.assigned_partitions = assigned_.size();
+  stats.paused_partitions = paused_ ? assigned_.size() : 0;
+  for (const auto& [tp, high] : high_watermarks_) {
+    std::optional<int64_t> committed = tracker_.Committed(tp);
+    if (!committed.has_value()) {
+      auto from = fetched_from_.find(tp);
+      if (from != fetched_from_.end()) committed = from->second;
+    }
+    if (committed.has_value()) stats.lag.emplace_back(tp, std::max<int64_t>(high - *committed, 0));
+  }
+  return stats;
 }
 
 void Subscription::EndStreams(const absl::Status& status) {

@@ -6,9 +6,11 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -22,6 +24,19 @@
 #include "sidecar/metrics.h"
 
 namespace kafka_sidecar::sidecar {
+
+// A subscription at one moment, for the metrics page.
+struct SubscriptionStats {
+  std::string group;
+  size_t streams = 0;
+  size_t in_flight = 0;  // sent to apps, not yet acked
+  size_t buffered = 0;   // fetched, waiting to be sent
+  size_t assigned_partitions = 0;
+  size_t paused_partitions = 0;
+  // Per assigned partition: records between the last committed offset and the log end
+  // (librdkafka's last seen high watermark), where both are known.
+  std::vector<std::pair<broker::TopicPartition, int64_t>> lag;
+};
 
 struct SubscriptionOptions {
   std::string group;
@@ -105,6 +120,7 @@ class Subscription final : private broker::RebalanceListener {
   bool AwaitClosed(absl::Duration timeout);
 
   const SubscriptionOptions& options() const { return options_; }
+  SubscriptionStats Stats() const;
 
   // True once the subscription has left the group (after Close, a permanent Kafka error, or
   // the linger after its last stream).
@@ -116,6 +132,8 @@ class Subscription final : private broker::RebalanceListener {
     std::vector<broker::TopicPartition> pause;
     std::vector<broker::TopicPartition> resume;
     std::vector<broker::PartitionOffset> commit;
+    // Partitions whose log end offsets to read from the client (for the lag).
+    std::vector<broker::TopicPartition> watermarks;
     // Ask Kafka for metadata, waiting up to this long (zero: no check).
     absl::Duration check_reachable;
     bool stop = false;
@@ -146,6 +164,11 @@ class Subscription final : private broker::RebalanceListener {
   broker::OffsetTracker tracker_ ABSL_GUARDED_BY(mu_);
   Dispatcher dispatcher_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<broker::TopicPartition> assigned_ ABSL_GUARDED_BY(mu_);
+  // Per assigned partition: the first offset fetched since it was assigned (where the group's
+  // commit stood), and the log end offset librdkafka last saw. For the lag.
+  absl::flat_hash_map<broker::TopicPartition, int64_t> fetched_from_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<broker::TopicPartition, int64_t> high_watermarks_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_watermarks_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<broker::TopicPartition> to_pause_ ABSL_GUARDED_BY(mu_);  // assigned while paused
   absl::Time next_commit_ ABSL_GUARDED_BY(mu_);

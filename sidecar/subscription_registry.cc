@@ -130,6 +130,19 @@ bool SubscriptionRegistry::AwaitIdle(absl::Duration timeout) {
   }
 }
 
+std::vector<SubscriptionStats> SubscriptionRegistry::Stats() {
+  std::vector<std::shared_ptr<Subscription>> open;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [key, subscription] : subscriptions_) open.push_back(subscription);
+  }
+  std::vector<SubscriptionStats> stats;
+  for (const auto& subscription : open) {
+    if (!subscription->closed()) stats.push_back(subscription->Stats());
+  }
+  return stats;
+}
+
 size_t SubscriptionRegistry::open_subscriptions() {
   absl::MutexLock lock(&mu_);
   size_t open = 0;

@@ -57,6 +57,8 @@ class SubscriptionRegistry {
 
   // Subscriptions not yet closed.
   size_t open_subscriptions();
+  // Each open subscription's figures, for the metrics page.
+  std::vector<SubscriptionStats> Stats();
 
   // Waits up to `timeout` until every subscription has left its group, and releases those
   // that did (their threads end). True when none is open.

@@ -34,6 +34,9 @@ class CountingProducer final : public broker::Producer {
   }
 
   absl::Status Drain(absl::Duration timeout) override { return inner_->Drain(timeout); }
+  absl::Status CheckReachable(absl::Duration timeout) override {
+    return inner_->CheckReachable(timeout);
+  }
 
   // Waits until exactly `n` records wait for Kafka, or `timeout` passes; true if they do.
   bool WaitForWaiting(int n, absl::Duration timeout) {

@@ -25,6 +25,7 @@ absl::StatusOr<std::unique_ptr<SidecarHarness>> SidecarHarness::Start(Options op
 
   sidecar::SidecarConfig config = options.config;
   config.listen = "127.0.0.1:0";
+  config.metrics_listen = "127.0.0.1:0";
   config.brokers = harness->cluster_->bootstrap_servers();
   config.max_pending_produces = options.max_pending_produces;
   config.shutdown_grace = options.shutdown_grace;
@@ -62,6 +63,10 @@ SidecarHarness::~SidecarHarness() {
 
 std::string SidecarHarness::target() const {
   return absl::StrCat("127.0.0.1:", server_->port());
+}
+
+std::string SidecarHarness::metrics_address() const {
+  return absl::StrCat("127.0.0.1:", server_->metrics_port());
 }
 
 void SidecarHarness::SetAllBrokersDown() {

@@ -30,7 +30,8 @@ class SidecarHarness {
     broker::KafkaSettings consumer_settings;
     int max_pending_produces = 1000;
     absl::Duration shutdown_grace = absl::Seconds(5);
-    // The rest of the sidecar's configuration; listen and brokers are set by the harness.
+    // The rest of the sidecar's configuration; listen, metrics_listen (a free port) and
+    // brokers are set by the harness.
     sidecar::SidecarConfig config;
     // The sidecar's time source; null for the real clock.
     sidecar::Clock* clock = nullptr;
@@ -46,6 +47,8 @@ class SidecarHarness {
   kafka_sidecar::v1::KafkaSidecar::Stub& stub() { return *stub_; }
   const std::string& bootstrap() const { return cluster_->bootstrap_servers(); }
   std::string target() const;
+  // host:port of the /metrics, /healthz and /readyz server.
+  std::string metrics_address() const;
 
   // Takes every broker down, or brings every broker back.
   void SetAllBrokersDown();

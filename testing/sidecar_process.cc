@@ -4,35 +4,17 @@
 
 #include <cstdlib>
 
-#include "proto/health.grpc.pb.h"
 
 namespace kafka_sidecar::testing {
-
-bool WaitForServing(const std::string& target, absl::Duration timeout) {
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
-  auto health = grpc::health::v1::Health::NewStub(channel);
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (!channel->WaitForConnected(absl::ToChronoTime(deadline))) return false;
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(deadline));
-    context.set_wait_for_ready(true);
-    grpc::health::v1::HealthCheckRequest request;
-    grpc::health::v1::HealthCheckResponse response;
-    if (health->Check(&context, request, &response).ok() &&
-        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-      return true;
-    }
-  }
-  return false;
-}
 
 absl::StatusOr<std::unique_ptr<SidecarProcess>> SidecarProcess::Start(
     const std::string& bootstrap, const std::vector<std::string>& flags, const std::string& name) {
   auto sidecar = std::unique_ptr<SidecarProcess>(new SidecarProcess());
   sidecar->target_ = "unix:" + UnixSocketPath(name);
+  // Metrics on a free port, so that sidecars run side by side (a later flag may override).
   std::vector<std::string> argv = {"sidecar/kafka_sidecar", "--brokers=" + bootstrap,
-                                   "--listen=" + sidecar->target_};
+                                   "--listen=" + sidecar->target_,
+                                   "--metrics_listen=127.0.0.1:0"};
   argv.insert(argv.end(), flags.begin(), flags.end());
   const char* tmp = std::getenv("TEST_TMPDIR");
   absl::StatusOr<std::unique_ptr<Subprocess>> process =
@@ -41,6 +23,15 @@ absl::StatusOr<std::unique_ptr<SidecarProcess>> SidecarProcess::Start(
   sidecar->process_ = *std::move(process);
   if (!WaitForServing(sidecar->target_, absl::Seconds(30))) {
     return absl::UnavailableError("the sidecar did not become ready:\n" + sidecar->process_->Log());
+  }
+  // "serving /metrics, /healthz and /readyz on http://127.0.0.1:0 (port N)"
+  const std::string log = sidecar->process_->Log();
+  const size_t at = log.find("/readyz on http://");
+  if (at != std::string::npos) {
+    const size_t port = log.find("(port ", at);
+    if (port != std::string::npos) {
+      sidecar->metrics_port_ = std::atoi(log.c_str() + port + 6);
+    }
   }
   return sidecar;
 }

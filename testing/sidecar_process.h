@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "proto/kafka_sidecar.grpc.pb.h"
+#include "testing/probes.h"
 #include "testing/subprocess.h"
 
 namespace kafka_sidecar::testing {
@@ -24,16 +25,16 @@ class SidecarProcess {
 
   Subprocess& process() { return *process_; }
   const std::string& target() const { return target_; }
+  // The port of /metrics, /healthz and /readyz on 127.0.0.1; 0 when off.
+  int metrics_port() const { return metrics_port_; }
   // A new stub on a new channel.
   std::unique_ptr<kafka_sidecar::v1::KafkaSidecar::Stub> NewStub() const;
 
  private:
   std::unique_ptr<Subprocess> process_;
   std::string target_;
+  int metrics_port_ = 0;
 };
-
-// Waits until the gRPC server at `target` says SERVING, or `timeout` passes.
-bool WaitForServing(const std::string& target, absl::Duration timeout);
 
 }  // namespace kafka_sidecar::testing
 

@@ -10,6 +10,8 @@ PACKAGES=(
   librdkafka-dev
   libabsl-dev libgoogle-glog-dev libgflags-dev
   libgtest-dev libgmock-dev
+  libcpp-httplib-dev     # the /metrics, /healthz and /readyz HTTP server
+  python3 python3-grpcio python3-protobuf python3-yaml  # Python client example; manifest checks
   kcat                   # the plain Kafka client of the demo
   procps                 # ps/pgrep used by tests and the demo scripts
 )

@@ -1,0 +1,314 @@
+#!/usr/bin/python3
+"""An app that produces and consumes orders through kafka-sidecar, in plain gRPC.
+
+It shows the patterns an app needs, with no Kafka client library:
+
+  1. ProduceStream: write many records on one stream, one answer per record (matched by
+     request_id) with its partition and offset, or an error for that record alone. The sidecar
+     stops reading when it holds --max_pending_produces unanswered records, so a fast app is
+     slowed down by gRPC flow control instead of filling memory.
+  2. Consume: subscribe (group, topics, max_in_flight), receive RecordBatches, process each
+     record and ack it by delivery_id. An offset is committed only once it is acked.
+  3. Nack: a record that failed for a passing reason is given back and comes again with
+     delivery_attempt one higher. A record that can never be processed ("poison") is put on a
+     dead-letter topic with the unary Produce, then acked, so it does not block its key.
+
+    /usr/bin/python3 orders_example.py --target=localhost:50051 --count=10
+
+The stubs kafka_sidecar_pb2.py and kafka_sidecar_pb2_grpc.py must be importable: see README.md.
+"""
+
+import argparse
+import json
+import queue
+import sys
+
+try:
+    import grpc
+except ImportError:
+    sys.exit("orders_example: no module grpc: run with /usr/bin/python3 and Debian's "
+             "python3-grpcio and python3-protobuf (apt install python3-grpcio python3-protobuf)")
+try:
+    import kafka_sidecar_pb2 as pb
+    import kafka_sidecar_pb2_grpc as pb_grpc
+except ImportError as error:
+    sys.exit(f"orders_example: {error}: generate the Python stubs first (see README.md) and put "
+             "them next to this file or on PYTHONPATH")
+
+# A record that failed this many times goes to the dead-letter topic instead of coming again.
+MAX_ATTEMPTS = 5
+
+STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
+class TransientError(Exception):
+    """Processing failed for a reason that may pass: try the record again later."""
+
+
+class PoisonError(Exception):
+    """The record can never be processed."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Producing
+
+
+def order_requests(topic, count, sent):
+    """The ProduceRequests, made lazily: gRPC takes the next one only when flow control lets it.
+
+    Every request is recorded in `sent` (request_id -> request) before it goes out, so each
+    answer can be matched with its record.
+    """
+    customers = ["customer-1", "customer-2", "customer-3"]
+    for i in range(count):
+        request_id = i + 1
+        customer = customers[i % len(customers)]
+        order = {"order_id": request_id, "customer": customer, "amount_cents": 100 * request_id}
+        if request_id == 3:
+            order["simulate"] = "transient-failure"  # fails the first time it is processed
+        value = json.dumps(order).encode()
+        if request_id == 5:
+            value = b"poison"  # not JSON: can never be processed
+        request = pb.ProduceRequest(
+            topic=topic,
+            key=customer.encode(),  # one customer's orders keep their order, on one partition
+            value=value,
+            headers=[
+                pb.Header(key="content-type", value=b"application/json"),
+                pb.Header(key="source", value=b"orders_example.py"),
+            ],
+            request_id=request_id,
+        )
+        sent[request_id] = request
+        yield request
+
+
+def produce_orders(stub, topic, count, timeout_s):
+    """Produces `count` orders on one ProduceStream; returns how many Kafka has."""
+    sent = {}
+    produced = failed = 0
+    # The request iterator runs in a gRPC thread while this one reads the answers, which come
+    # in the order Kafka acknowledges the records (per partition), not necessarily sent order.
+    answers = stub.ProduceStream(order_requests(topic, count, sent), timeout=timeout_s)
+    for answer in answers:
+        request = sent.pop(answer.request_id, None)
+        key = request.key.decode() if request is not None else "?"
+        if answer.HasField("error"):
+            failed += 1
+            code = STATUS_NAMES.get(answer.error.code, str(answer.error.code))
+            print(f"  record {answer.request_id} (key {key}) FAILED: {code}: "
+                  f"{answer.error.message}")
+        else:
+            produced += 1
+            print(f"  record {answer.request_id} (key {key}) -> "
+                  f"{answer.topic}/{answer.partition}@{answer.offset}")
+    # The stream ended with OK: every record was answered (the sidecar guarantees it).
+    if sent:
+        print(f"  {len(sent)} records got no answer: {sorted(sent)}")
+    if failed:
+        print(f"  {failed} records failed")
+    return produced
+
+
+# ---------------------------------------------------------------------------------------------
+# Consuming
+
+
+class ConsumeRequests:
+    """The app's side of a Consume stream: subscribe, then acks and nacks; close() half-closes."""
+
+    def __init__(self, group, topics, max_in_flight):
+        self._queue = queue.Queue()
+        self._queue.put(pb.ConsumeRequest(subscribe=pb.Subscribe(
+            group=group, topics=topics, max_in_flight=max_in_flight)))
+
+    def ack(self, delivery_ids):
+        if delivery_ids:
+            self._queue.put(pb.ConsumeRequest(ack=pb.Ack(delivery_ids=delivery_ids)))
+
+    def nack(self, delivery_ids):
+        if delivery_ids:
+            self._queue.put(pb.ConsumeRequest(nack=pb.Nack(delivery_ids=delivery_ids)))
+
+    def close(self):
+        self._queue.put(None)
+
+    def __iter__(self):
+        while True:
+            request = self._queue.get()
+            if request is None:
+                return  # half-close: the sidecar ends the stream, unacked records go elsewhere
+            yield request
+
+
+def describe(record):
+    key = record.key.decode(errors="replace") if record.HasField("key") else "(null)"
+    return (f"{record.topic}/{record.partition}@{record.offset} key={key} "
+            f"attempt={record.delivery_attempt}")
+
+
+def process(record):
+    """The app's business logic for one order."""
+    try:
+        order = json.loads(record.value)
+    except ValueError:
+        raise PoisonError("the value is not JSON") from None
+    if order.get("simulate") == "transient-failure" and record.delivery_attempt == 1:
+        raise TransientError("the payment service timed out (simulated)")
+    headers = {h.key: h.value.decode(errors="replace") for h in record.headers}
+    print(f"  processed order {order['order_id']} of {order['customer']} "
+          f"({order['amount_cents']} cents, from {headers.get('source', '?')}): {describe(record)}")
+
+
+def dead_letter(stub, record, reason, timeout_s):
+    """Keeps a record the app cannot process on `<topic>.dead-letter`, with the reason."""
+    request = pb.ProduceRequest(
+        topic=record.topic + ".dead-letter",
+        value=record.value,
+        headers=list(record.headers) + [pb.Header(key="dead-letter-reason", value=reason.encode())],
+    )
+    if record.HasField("key"):
+        request.key = record.key
+    answer = stub.Produce(request, timeout=timeout_s)
+    print(f"  dead-lettered {describe(record)} ({reason}) -> "
+          f"{answer.topic}/{answer.partition}@{answer.offset}")
+
+
+def consume_orders(stub, group, topic, count, max_in_flight, timeout_s):
+    """Consumes until `count` distinct records are done (acked); returns the counts."""
+    done = set()  # (topic, partition, offset): at least once, so a record may come twice
+    stats = {"redelivered": 0, "nacked": 0, "dead-lettered": 0}
+    requests = ConsumeRequests(group, [topic], max_in_flight)
+    responses = stub.Consume(iter(requests), timeout=timeout_s)
+    try:
+        for response in responses:
+            if response.HasField("subscribed"):
+                print(f"  subscribed: group {group}, stream {response.subscribed.stream_id}")
+                continue
+            acks, nacks = [], []
+            failed_keys = set()  # keys with a nacked record in this batch
+            for record in response.records.records:
+                if record.delivery_attempt > 1:
+                    stats["redelivered"] += 1
+                where = (record.topic, record.partition, record.offset)
+                key = record.key if record.HasField("key") else None
+                if key is not None and key in failed_keys:
+                    # A later record of a key whose earlier record was nacked: give it back too,
+                    # so the key's records are processed in order.
+                    print(f"  nack {describe(record)}: an earlier record of its key was nacked")
+                    nacks.append(record.delivery_id)
+                    continue
+                try:
+                    process(record)
+                    acks.append(record.delivery_id)
+                    done.add(where)
+                except TransientError as error:
+                    if record.delivery_attempt < MAX_ATTEMPTS:
+                        print(f"  nack {describe(record)}: {error}")
+                        nacks.append(record.delivery_id)
+                        stats["nacked"] += 1
+                        if key is not None:
+                            failed_keys.add(key)
+                        continue
+                    dead_letter(stub, record, str(error), timeout_s)
+                    stats["dead-lettered"] += 1
+                    acks.append(record.delivery_id)
+                    done.add(where)
+                except PoisonError as error:
+                    dead_letter(stub, record, str(error), timeout_s)
+                    stats["dead-lettered"] += 1
+                    acks.append(record.delivery_id)
+                    done.add(where)
+            # One Ack (and one Nack) per batch: fewer messages than one per record.
+            requests.ack(acks)
+            requests.nack(nacks)
+            if len(done) >= count:
+                break
+    finally:
+        requests.close()
+    # Half-closed: the sidecar ends the stream with OK once it has read the acks. Records it
+    # sent meanwhile stay unacked and are delivered again to the group's next stream.
+    late = sum(len(r.records.records) for r in responses if r.HasField("records"))
+    if late:
+        print(f"  {late} records arrived after the last one needed; left unacked")
+    return len(done), stats
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def explain(error, target):
+    """A clear message for a failed call."""
+    code = error.code()
+    hints = {
+        grpc.StatusCode.UNAVAILABLE:
+            f"the sidecar at {target} is not reachable or is shutting down; try again when it "
+            "is back (records not acked are delivered again)",
+        grpc.StatusCode.DEADLINE_EXCEEDED:
+            "no answer in time (for Consume: the records did not all arrive, or the sidecar "
+            "dropped the stream as inactive)",
+        grpc.StatusCode.INVALID_ARGUMENT: "the sidecar rejected the request",
+        grpc.StatusCode.NOT_FOUND: "the topic (or partition) does not exist",
+        grpc.StatusCode.PERMISSION_DENIED: "Kafka refused access",
+        grpc.StatusCode.UNIMPLEMENTED: f"{target} does not serve kafka_sidecar.v1",
+    }
+    hint = hints.get(code, "the call failed")
+    return f"{hint} [{code.name}: {error.details()}]"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", default="localhost:50051",
+                        help="the sidecar: host:port or unix:/path (default %(default)s)")
+    parser.add_argument("--topic", default="orders")
+    parser.add_argument("--group", default="orders-example", help="Kafka consumer group")
+    parser.add_argument("--count", type=int, default=10, help="records to produce and consume")
+    parser.add_argument("--max_in_flight", type=int, default=100,
+                        help="unacked records the sidecar may send this stream")
+    parser.add_argument("--ready_timeout_s", type=float, default=30,
+                        help="how long to wait for the sidecar to accept connections")
+    parser.add_argument("--timeout_s", type=float, default=60,
+                        help="deadline of each call (producing; consuming all records)")
+    args = parser.parse_args()
+
+    # The sidecar is local: reconnect quickly when it restarts (gRPC's default backs off to 2 min).
+    channel = grpc.insecure_channel(args.target, options=[("grpc.max_reconnect_backoff_ms", 1000)])
+    try:
+        grpc.channel_ready_future(channel).result(timeout=args.ready_timeout_s)
+    except grpc.FutureTimeoutError:
+        print(f"orders_example: the sidecar at {args.target} did not accept connections within "
+              f"{args.ready_timeout_s:g} s", file=sys.stderr)
+        return 1
+    stub = pb_grpc.KafkaSidecarStub(channel)
+
+    step = "producing"
+    try:
+        print(f"producing {args.count} orders to {args.topic} on one ProduceStream")
+        produced = produce_orders(stub, args.topic, args.count, args.timeout_s)
+        print(f"produced {produced}")
+        if produced != args.count:
+            print(f"orders_example: {args.count - produced} of {args.count} records were not "
+                  "produced", file=sys.stderr)
+            return 1
+
+        step = "consuming"
+        print(f"consuming {args.count} orders from {args.topic} as group {args.group}")
+        consumed, stats = consume_orders(stub, args.group, args.topic, args.count,
+                                         args.max_in_flight, args.timeout_s)
+        print(f"consumed {consumed}")
+        for name, value in stats.items():
+            print(f"{name} {value}")
+        if consumed != args.count:
+            print(f"orders_example: the stream ended after {consumed} of {args.count} records",
+                  file=sys.stderr)
+            return 1
+    except grpc.RpcError as error:
+        print(f"orders_example: {step}: {explain(error, args.target)}", file=sys.stderr)
+        return 1
+    finally:
+        channel.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
