@@ -97,6 +97,9 @@ absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(
   std::unique_ptr<RdKafkaConsumer> consumer(new RdKafkaConsumer(options.group));
   for (const auto& [name, value] : settings) {
     if (name == "group.instance.id") consumer->static_member_ = !value.empty();
+    if (name == "partition.assignment.strategy") {
+      consumer->cooperative_ = value == "cooperative-sticky";
+    }
   }
   rd_kafka_conf_set_rebalance_cb(conf->get(), &RdKafkaConsumer::OnRebalance);
   rd_kafka_conf_set_opaque(conf->get(), consumer.get());
@@ -123,7 +126,11 @@ RdKafkaConsumer::~RdKafkaConsumer() {
 void RdKafkaConsumer::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                   rd_kafka_topic_partition_list_t* partitions, void* opaque) {
   auto* self = static_cast<RdKafkaConsumer*>(opaque);
-  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  // librdkafka names no protocol once the consumer is closing (an assignment can still arrive
+  // then): the configured strategy says.
+  const char* protocol = rd_kafka_rebalance_protocol(rk);
+  const bool cooperative =
+      protocol != nullptr ? std::strcmp(protocol, "COOPERATIVE") == 0 : self->cooperative_;
   const std::vector<TopicPartition> list = FromList(partitions);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     LOG(INFO) << "[" << self->group_ << "] assigned " << Describe(list);

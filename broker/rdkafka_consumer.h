@@ -64,6 +64,7 @@ class RdKafkaConsumer final : public GroupConsumer {
   rd_kafka_queue_t* records_ = nullptr;  // where assigned partitions' records go; owned
   RebalanceListener* listener_ = nullptr;
   bool static_member_ = false;  // group.instance.id is set
+  bool cooperative_ = true;     // partition.assignment.strategy is cooperative-sticky
   bool closed_ = false;
   bool left_group_ = false;  // Close completed: destroying may skip the consumer close
 };
