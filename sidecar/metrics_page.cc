@@ -116,22 +116,21 @@ std::string RenderMetrics(const MetricsSnapshot& m) {
   page.Single("subscriptions", "gauge", "Consumer-group memberships held now.",
               c.subscriptions.load());
 
-  page.Family("in_flight_records", "gauge", "Records sent to apps and not yet acked.");
-  for (const SubscriptionStats& s : m.subscriptions) {
-    page.Sample("in_flight_records", GroupLabel(s), static_cast<int64_t>(s.in_flight));
-  }
-  page.Family("buffered_records", "gauge", "Records fetched and waiting to be sent.");
-  for (const SubscriptionStats& s : m.subscriptions) {
-    page.Sample("buffered_records", GroupLabel(s), static_cast<int64_t>(s.buffered));
-  }
-  page.Family("assigned_partitions", "gauge", "Partitions the group gave this sidecar.");
-  for (const SubscriptionStats& s : m.subscriptions) {
-    page.Sample("assigned_partitions", GroupLabel(s), static_cast<int64_t>(s.assigned_partitions));
-  }
-  page.Family("paused_partitions", "gauge", "Partitions paused because too much waits.");
-  for (const SubscriptionStats& s : m.subscriptions) {
-    page.Sample("paused_partitions", GroupLabel(s), static_cast<int64_t>(s.paused_partitions));
-  }
+  // One gauge per subscription, labelled by group.
+  auto per_group = [&](const char* name, const char* help, size_t SubscriptionStats::*field) {
+    page.Family(name, "gauge", help);
+    for (const SubscriptionStats& s : m.subscriptions) {
+      page.Sample(name, GroupLabel(s), static_cast<int64_t>(s.*field));
+    }
+  };
+  per_group("in_flight_records", "Records sent to apps and not yet acked.",
+            &SubscriptionStats::in_flight);
+  per_group("buffered_records", "Records fetched and waiting to be sent.",
+            &SubscriptionStats::buffered);
+  per_group("assigned_partitions", "Partitions the group gave this sidecar.",
+            &SubscriptionStats::assigned_partitions);
+  per_group("paused_partitions", "Partitions paused because too much waits.",
+            &SubscriptionStats::paused_partitions);
   page.Family("consumer_lag", "gauge",
               "Records between the group's committed offset and the log end, per partition.");
   for (const SubscriptionStats& s : m.subscriptions) {

@@ -46,6 +46,32 @@ std::unique_ptr<SidecarProcess> StartSidecar(const broker::EmbeddedCluster& clus
   return sidecar.ok() ? *std::move(sidecar) : nullptr;
 }
 
+// One pod: a sidecar process and its app's Consume stream.
+struct Pod {
+  std::unique_ptr<SidecarProcess> sidecar;
+  std::unique_ptr<kafka_sidecar::v1::KafkaSidecar::Stub> stub;
+  std::unique_ptr<ConsumingApp> app;  // destroyed first
+};
+
+// Starts a pod whose app subscribes to `topic` for `group`, and waits until the group gave it
+// partitions; null on failure.
+std::unique_ptr<Pod> StartPod(const broker::EmbeddedCluster& cluster, const std::string& name,
+                              const std::string& group, const std::string& topic,
+                              uint32_t max_in_flight, DeliveryLog& log,
+                              std::vector<std::string> flags = {}) {
+  auto pod = std::make_unique<Pod>();
+  pod->sidecar = StartSidecar(cluster, name, std::move(flags));
+  if (pod->sidecar == nullptr) return nullptr;
+  pod->stub = pod->sidecar->NewStub();
+  pod->app = std::make_unique<ConsumingApp>(name, *pod->stub, group,
+                                            std::vector<std::string>{topic}, max_in_flight, log);
+  EXPECT_TRUE(pod->app->subscribed()) << name;
+  const bool assigned = pod->sidecar->process().WaitForLog(absl::StrCat("] assigned ", topic, "/"),
+                                                           absl::Seconds(30));
+  EXPECT_TRUE(assigned) << name << " got no partitions:\n" << pod->sidecar->process().Log();
+  return pod->app->subscribed() && assigned ? std::move(pod) : nullptr;
+}
+
 std::set<int32_t> PartitionsOf(const std::vector<Delivery>& deliveries, const std::string& app,
                                absl::Time since = absl::InfinitePast()) {
   std::set<int32_t> partitions;
@@ -73,21 +99,12 @@ TEST_P(TwoSidecarsTest, SplitThePartitionsAndTheLastConsumingOneTakesThemAll) {
   const std::vector<std::string> flags = {
       absl::StrCat("--unsubscribe_linger_ms=", absl::ToInt64Milliseconds(kLinger)),
       absl::StrCat("--assignment_strategy=", GetParam())};
-  auto a = StartSidecar(**cluster, "a", flags);
-  auto b = StartSidecar(**cluster, "b", flags);
-  ASSERT_NE(a, nullptr);
-  ASSERT_NE(b, nullptr);
-  auto a_stub = a->NewStub();
-  auto b_stub = b->NewStub();
-
-  DeliveryLog log;
-  ConsumingApp app_a("a", *a_stub, "pods", {"split"}, 100, log);
-  ConsumingApp app_b("b", *b_stub, "pods", {"split"}, 100, log);
-  ASSERT_TRUE(app_a.subscribed());
-  ASSERT_TRUE(app_b.subscribed());
   // Records are produced once both are members, so no rebalance happens while they flow.
-  ASSERT_TRUE(a->process().WaitForLog("] assigned split/", absl::Seconds(30)));
-  ASSERT_TRUE(b->process().WaitForLog("] assigned split/", absl::Seconds(30)));
+  DeliveryLog log;
+  auto a = StartPod(**cluster, "a", "pods", "split", 100, log, flags);
+  ASSERT_NE(a, nullptr);
+  auto b = StartPod(**cluster, "b", "pods", "split", 100, log, flags);
+  ASSERT_NE(b, nullptr);
   ASSERT_TRUE(ProduceDirect((*cluster)->bootstrap_servers(), "split", kRecords, 20).ok());
   ASSERT_TRUE(log.WaitUntil(AtLeastDistinct(kRecords), absl::Seconds(60)))
       << DistinctRecords(log.Snapshot()) << " of " << kRecords;
@@ -107,7 +124,7 @@ TEST_P(TwoSidecarsTest, SplitThePartitionsAndTheLastConsumingOneTakesThemAll) {
 
   // a's app stops consuming: after the linger a commits what its app acked and leaves; b owns
   // every partition and goes on from a's commits.
-  EXPECT_TRUE(app_a.Finish().ok());
+  EXPECT_TRUE(a->app->Finish().ok());
   const absl::Time a_ended = absl::Now();
   ASSERT_TRUE(ProduceDirect((*cluster)->bootstrap_servers(), "split", kRecords, 20).ok());
   ASSERT_TRUE(log.WaitUntil(AtLeastDistinct(2 * kRecords), kLinger + absl::Seconds(60)))
@@ -169,44 +186,32 @@ TEST(MembershipProcessTest, AThirdMemberTakesPartitionsWhileRecordsAreInFlight) 
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   ASSERT_TRUE((*cluster)->CreateTopic("moves", kPartitions).ok());
   const std::string bootstrap = (*cluster)->bootstrap_servers();
-  auto a = StartSidecar(**cluster, "a");
-  auto b = StartSidecar(**cluster, "b");
-  ASSERT_NE(a, nullptr);
-  ASSERT_NE(b, nullptr);
-  auto a_stub = a->NewStub();
-  auto b_stub = b->NewStub();
   DeliveryLog log;
-  ConsumingApp app_a("a", *a_stub, "movers", {"moves"}, 1000, log);
-  ConsumingApp app_b("b", *b_stub, "movers", {"moves"}, 1000, log);
-  ASSERT_TRUE(app_a.subscribed());
-  ASSERT_TRUE(app_b.subscribed());
-  ASSERT_TRUE(a->process().WaitForLog("] assigned moves/", absl::Seconds(30)));
-  ASSERT_TRUE(b->process().WaitForLog("] assigned moves/", absl::Seconds(30)));
+  auto a = StartPod(**cluster, "a", "movers", "moves", 1000, log);
+  ASSERT_NE(a, nullptr);
+  auto b = StartPod(**cluster, "b", "movers", "moves", 1000, log);
+  ASSERT_NE(b, nullptr);
 
   // The first records are delivered and acked (only the commit on revoke will save them: no
   // periodic commits). Then both apps stop acking and the next records wait in flight on
   // every partition.
   ASSERT_TRUE(ProduceDirect(bootstrap, "moves", kBatch, 20).ok());
   ASSERT_TRUE(log.WaitUntil(AtLeastDistinct(kBatch), absl::Seconds(60)));
-  app_a.Hold();
-  app_b.Hold();
+  a->app->Hold();
+  b->app->Hold();
   ASSERT_TRUE(ProduceDirect(bootstrap, "moves", kBatch, 20).ok());
   ASSERT_TRUE(log.WaitUntil(AtLeastDistinct(2 * kBatch), absl::Seconds(60)));
 
   // A third member joins: some partitions move to it with records in flight on a and b.
   const absl::Time joined = absl::Now();
-  auto c = StartSidecar(**cluster, "c");
+  auto c = StartPod(**cluster, "c", "movers", "moves", 1000, log);
   ASSERT_NE(c, nullptr);
-  auto c_stub = c->NewStub();
-  ConsumingApp app_c("c", *c_stub, "movers", {"moves"}, 1000, log);
-  ASSERT_TRUE(app_c.subscribed());
-  ASSERT_TRUE(c->process().WaitForLog("] assigned moves/", absl::Seconds(30)));
   ASSERT_TRUE(log.WaitUntil(
       [](const std::vector<Delivery>& d) { return !PartitionsOf(d, "c").empty(); },
       absl::Seconds(30)));
   // Acks for moved partitions are stale now; the rest count. More records follow the move.
-  app_a.Release();
-  app_b.Release();
+  a->app->Release();
+  b->app->Release();
   ASSERT_TRUE(ProduceDirect(bootstrap, "moves", kBatch, 20).ok());
   ASSERT_TRUE(log.WaitUntil(AtLeastDistinct(3 * kBatch), absl::Seconds(90)))
       << DistinctRecords(log.Snapshot()) << " of " << 3 * kBatch;
@@ -289,7 +294,7 @@ TEST(MembershipProcessTest, AStaticMemberLeavesWhenItsAppStopsButNotOnShutdown) 
   EXPECT_EQ(*code, 0);
   const std::string out = sidecar->process().Log();
   EXPECT_EQ(Occurrences(out, kLeave), 1) << "the shutdown sent a LeaveGroup";
-  EXPECT_THAT(out, ::testing::HasSubstr("[statics] closed on shutdown"));
+  EXPECT_THAT(out, ::testing::HasSubstr("[statics] closed its membership for the shutdown"));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -113,17 +114,13 @@ int64_t ResidentBytesOf(pid_t pid) {
 
 int ThreadCount(pid_t pid) { return ThreadsNamed(pid, ""); }
 
-int ThreadsNamed(pid_t pid, const std::string& name) {
+int ThreadsNamed(pid_t pid, const std::string& prefix) {
   int count = 0;
   for (const auto& task :
        std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"))) {
-    if (name.empty()) {
-      ++count;
-      continue;
-    }
     std::ifstream comm(task.path() / "comm");
-    std::string line;
-    if (std::getline(comm, line) && line == name) ++count;
+    std::string name;
+    if (std::getline(comm, name) && absl::StartsWith(name, prefix)) ++count;
   }
   return count;
 }

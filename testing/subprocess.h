@@ -51,9 +51,10 @@ class Subprocess {
 // Facts about a running process (getpid() for this one), read from /proc.
 // Resident memory (VmRSS) in bytes; 0 when it cannot be read.
 int64_t ResidentBytesOf(pid_t pid);
-// Its threads, and those named `name` (librdkafka names each client's main thread "rdk:main").
+// Its threads, and those whose name starts with `prefix` (librdkafka names its threads "rdk:",
+// each client's main thread "rdk:main").
 int ThreadCount(pid_t pid);
-int ThreadsNamed(pid_t pid, const std::string& name);
+int ThreadsNamed(pid_t pid, const std::string& prefix);
 
 // Built with AddressSanitizer: resident sizes mean little (shadow memory, quarantine).
 #if defined(__SANITIZE_ADDRESS__)
