@@ -1,0 +1,524 @@
+// orders_example: an app that produces and consumes orders through kafka-sidecar, in plain
+// gRPC. The C++ twin of examples/python/orders_example.py: same records, same output lines.
+//
+// It shows the patterns an app needs, with no Kafka client library:
+//
+//   1. ProduceStream: write many records on one stream, one answer per record (matched by
+//      request_id) with its partition and offset, or an error for that record alone. The app
+//      keeps at most --max_pending records unanswered, and the sidecar stops reading when it
+//      holds --max_pending_produces, so gRPC flow control slows a fast app down.
+//   2. Consume: subscribe (group, topics, max_in_flight), receive RecordBatches, process each
+//      record and ack it by delivery_id. An offset is committed only once it is acked.
+//   3. Nack: a record that failed for a passing reason is given back and comes again with
+//      delivery_attempt one higher; later records of its key are given back too until it is
+//      done, so the key stays in order. A record that can never be processed ("poison") is put
+//      on a dead-letter topic with the unary Produce, then acked, so it does not block its key.
+//
+//   bazel run //examples/cpp:orders_example -- --target=localhost:50051 --count=10
+//
+// (or build it with CMake: CMakeLists.txt). See docs/app-guide.md.
+
+#include <gflags/gflags.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "proto/kafka_sidecar.grpc.pb.h"
+
+DEFINE_string(target, "localhost:50051", "the sidecar: host:port or unix:/path");
+DEFINE_string(topic, "orders", "the topic to produce to and consume from");
+DEFINE_string(group, "orders-example", "the Kafka consumer group");
+DEFINE_int32(count, 10, "records to produce and consume");
+DEFINE_int32(max_pending, 100,
+             "records the app sends on its ProduceStream before it waits for their answers");
+DEFINE_int32(max_in_flight, 100, "unacked records the sidecar may send the Consume stream");
+DEFINE_double(ready_timeout_s, 30, "how long to wait for the sidecar to accept connections");
+DEFINE_double(timeout_s, 60, "deadline of each call (producing; consuming all records)");
+
+namespace {
+
+using kafka_sidecar::v1::ConsumeRequest;
+using kafka_sidecar::v1::ConsumeResponse;
+using kafka_sidecar::v1::KafkaSidecar;
+using kafka_sidecar::v1::ProduceRequest;
+using kafka_sidecar::v1::ProduceResponse;
+using kafka_sidecar::v1::Record;
+
+// A record that failed this many times goes to the dead-letter topic instead of coming again.
+constexpr uint32_t kMaxAttempts = 5;
+
+std::chrono::system_clock::time_point DeadlineIn(double seconds) {
+  return absl::ToChronoTime(absl::Now() + absl::Seconds(seconds));
+}
+
+// The name of a grpc::StatusCode value, as Error.code carries it. gRPC's codes are the
+// canonical codes, which Abseil names.
+std::string CodeName(int code) {
+  std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  return name.empty() ? absl::StrCat(code) : name;
+}
+
+// A clear message for a failed call.
+std::string Explain(const grpc::Status& status, const std::string& target) {
+  std::string hint;
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      hint = absl::StrCat("the sidecar at ", target,
+                          " is not reachable or is shutting down; try again when it is back "
+                          "(send records without an answer again; records not acked are "
+                          "delivered again)");
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      hint =
+          "no answer in time (for Consume: the records did not all arrive, or the sidecar "
+          "dropped the stream as inactive)";
+      break;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      hint = "the sidecar rejected the request";
+      break;
+    case grpc::StatusCode::NOT_FOUND:
+      hint = "the topic (or partition) does not exist";
+      break;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      hint = "Kafka refused access";
+      break;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      hint = absl::StrCat(target, " does not serve kafka_sidecar.v1");
+      break;
+    default:
+      hint = "the call failed";
+  }
+  return absl::StrCat(hint, " [", CodeName(status.error_code()), ": ", status.error_message(), "]");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Producing
+
+// Order `order_id` (1, 2, ...) as a ProduceRequest whose request_id is the order id. Orders are
+// keyed by customer, so one customer's orders keep their order, on one partition.
+ProduceRequest MakeOrder(const std::string& topic, int order_id) {
+  const std::string customer = absl::StrCat("customer-", (order_id - 1) % 3 + 1);
+  std::string value = absl::StrFormat(R"({"order_id": %d, "customer": "%s", "amount_cents": %d)",
+                                      order_id, customer, 100 * order_id);
+  // Order 3 fails the first time it is processed; order 5 is not JSON: it can never be.
+  value += order_id == 3 ? R"(, "simulate": "transient-failure"})" : "}";
+  if (order_id == 5) value = "poison";
+
+  ProduceRequest request;
+  request.set_topic(topic);
+  request.set_key(customer);
+  request.set_value(value);
+  auto* header = request.add_headers();
+  header->set_key("content-type");
+  header->set_value("application/json");
+  header = request.add_headers();
+  header->set_key("source");
+  header->set_value("orders_example.cc");
+  request.set_request_id(order_id);
+  return request;
+}
+
+// The records written on a ProduceStream and not yet answered, by request_id (with their key,
+// to report answers). The writer thread adds, the reader thread takes answers away; Add waits
+// while `max_pending` are unanswered. Thread-safe.
+class ProduceWindow {
+ public:
+  explicit ProduceWindow(int max_pending) : max_pending_(max_pending) {}
+
+  // Waits until fewer than max_pending records are unanswered, then counts this one. Returns
+  // whether it may be written (false once the stream ended) and whether the window is now full:
+  // the writer must flush it, since it waits for answers next.
+  struct Admission {
+    bool ok;
+    bool full;
+  };
+  Admission Add(uint64_t request_id, std::string key) {
+    absl::MutexLock lock(&mu_);
+    auto has_room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return ended_ || unanswered_.size() < max_pending_;
+    };
+    if (!has_room()) {
+      ++waits_;
+      mu_.Await(absl::Condition(&has_room));
+    }
+    if (ended_) return {false, false};
+    unanswered_.emplace(request_id, std::move(key));
+    return {true, unanswered_.size() >= max_pending_};
+  }
+
+  // The key of an answered record, which leaves the window; nullopt for an unknown request_id.
+  std::optional<std::string> Answer(uint64_t request_id) {
+    absl::MutexLock lock(&mu_);
+    auto it = unanswered_.find(request_id);
+    if (it == unanswered_.end()) return std::nullopt;
+    std::string key = std::move(it->second);
+    unanswered_.erase(it);
+    return key;
+  }
+
+  // The stream ended: Add waits no more.
+  void End() {
+    absl::MutexLock lock(&mu_);
+    ended_ = true;
+  }
+
+  // The request_ids still unanswered, in order.
+  std::vector<uint64_t> Unanswered() const {
+    absl::MutexLock lock(&mu_);
+    std::vector<uint64_t> ids;
+    for (const auto& [id, key] : unanswered_) ids.push_back(id);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  }
+
+  // How often Add waited for answers: backpressure at work.
+  int waits() const {
+    absl::MutexLock lock(&mu_);
+    return waits_;
+  }
+
+ private:
+  const size_t max_pending_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, std::string> unanswered_ ABSL_GUARDED_BY(mu_);
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  int waits_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+struct ProduceResult {
+  int produced = 0;     // records Kafka has
+  grpc::Status status;  // how the stream ended
+};
+
+// Produces `count` orders on one ProduceStream: a thread writes them, at most `max_pending`
+// unanswered, while this one reads the answers. Answers come in the order Kafka acknowledges
+// the records (per partition), not necessarily in the order sent.
+ProduceResult ProduceOrders(KafkaSidecar::Stub& stub, const std::string& topic, int count,
+                            int max_pending, double timeout_s) {
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineIn(timeout_s));
+  std::unique_ptr<grpc::ClientReaderWriter<ProduceRequest, ProduceResponse>> stream =
+      stub.ProduceStream(&context);
+  ProduceWindow window(max_pending);
+
+  std::thread writer([&] {
+    for (int order_id = 1; order_id <= count; ++order_id) {
+      ProduceRequest request = MakeOrder(topic, order_id);
+      const ProduceWindow::Admission admission = window.Add(order_id, request.key());
+      if (!admission.ok) break;
+      // Let gRPC coalesce writes, except the last one and one after which the writer waits for
+      // answers: a record left in gRPC's buffer would never be answered.
+      grpc::WriteOptions options;
+      if (order_id < count && !admission.full) options.set_buffer_hint();
+      if (!stream->Write(request, options)) break;  // the stream ended: Finish says why
+    }
+    stream->WritesDone();
+  });
+
+  ProduceResult result;
+  int failed = 0;
+  ProduceResponse answer;
+  while (stream->Read(&answer)) {
+    const std::string key = window.Answer(answer.request_id()).value_or("?");
+    if (answer.has_error()) {
+      ++failed;
+      std::cout << "  record " << answer.request_id() << " (key " << key
+                << ") FAILED: " << CodeName(answer.error().code()) << ": "
+                << answer.error().message() << "\n";
+    } else {
+      ++result.produced;
+      std::cout << "  record " << answer.request_id() << " (key " << key << ") -> "
+                << answer.topic() << "/" << answer.partition() << "@" << answer.offset() << "\n";
+    }
+  }
+  window.End();
+  writer.join();
+  result.status = stream->Finish();
+  // With OK, every record written was answered (the sidecar guarantees it). Otherwise records
+  // without an answer are in doubt, and an app sends them again: when the sidecar shut down
+  // (UNAVAILABLE) it had not read them, but when the call broke (a deadline, a crash) Kafka may
+  // have them already.
+  if (std::vector<uint64_t> missing = window.Unanswered(); !missing.empty()) {
+    constexpr size_t kShown = 10;
+    std::cout << "  " << missing.size() << " records got no answer: "
+              << absl::StrJoin(missing.begin(), missing.begin() + std::min(missing.size(), kShown),
+                               ", ")
+              << (missing.size() > kShown ? ", ..." : "") << "\n";
+  }
+  if (failed > 0) std::cout << "  " << failed << " records failed\n";
+  std::cout << "  the writer waited " << window.waits() << " times for answers (at most "
+            << max_pending << " unanswered)\n";
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consuming
+
+std::string Describe(const Record& record) {
+  return absl::StrCat(record.topic(), "/", record.partition(), "@", record.offset(),
+                      " key=", record.has_key() ? record.key() : "(null)",
+                      " attempt=", record.delivery_attempt());
+}
+
+// What processing one order came to.
+enum class Outcome {
+  kProcessed,
+  kTransientFailure,  // may pass: try the record again later
+  kPoison,            // can never be processed
+};
+
+// The app's business logic for one order; `reason` says why it failed. The value is JSON,
+// read here with protobuf's JSON support for google.protobuf.Struct (no other library needed).
+Outcome Process(const Record& record, std::string* reason) {
+  google::protobuf::Struct order;
+  if (!google::protobuf::util::JsonStringToMessage(record.value(), &order).ok()) {
+    *reason = "the value is not JSON";
+    return Outcome::kPoison;
+  }
+  const auto& fields = order.fields();
+  auto text = [&fields](const std::string& name) {
+    auto it = fields.find(name);
+    return it == fields.end() ? std::string("?") : it->second.string_value();
+  };
+  auto number = [&fields](const std::string& name) {
+    auto it = fields.find(name);
+    return it == fields.end() ? int64_t{0} : static_cast<int64_t>(it->second.number_value());
+  };
+  if (text("simulate") == "transient-failure" && record.delivery_attempt() == 1) {
+    *reason = "the payment service timed out (simulated)";
+    return Outcome::kTransientFailure;
+  }
+  std::string source = "?";
+  for (const auto& header : record.headers()) {
+    if (header.key() == "source") source = header.value();
+  }
+  std::cout << "  processed order " << number("order_id") << " of " << text("customer") << " ("
+            << number("amount_cents") << " cents, from " << source << "): " << Describe(record)
+            << "\n";
+  return Outcome::kProcessed;
+}
+
+// Keeps a record the app cannot process on `<topic>.dead-letter`, with the reason.
+grpc::Status DeadLetter(KafkaSidecar::Stub& stub, const Record& record, const std::string& reason,
+                        double timeout_s) {
+  ProduceRequest request;
+  request.set_topic(record.topic() + ".dead-letter");
+  if (record.has_key()) request.set_key(record.key());
+  request.set_value(record.value());
+  *request.mutable_headers() = record.headers();
+  auto* header = request.add_headers();
+  header->set_key("dead-letter-reason");
+  header->set_value(reason);
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineIn(timeout_s));
+  ProduceResponse answer;
+  grpc::Status status = stub.Produce(&context, request, &answer);
+  if (status.ok()) {
+    std::cout << "  dead-lettered " << Describe(record) << " (" << reason << ") -> "
+              << answer.topic() << "/" << answer.partition() << "@" << answer.offset() << "\n";
+  }
+  return status;
+}
+
+struct ConsumeResult {
+  int consumed = 0;  // distinct records done (acked)
+  int redelivered = 0;
+  int nacked = 0;
+  int dead_lettered = 0;
+  grpc::Status status;  // how the stream ended
+};
+
+// Processes the batches of one Consume stream, and says what to ack and nack. Not thread-safe.
+class OrderConsumer {
+ public:
+  OrderConsumer(KafkaSidecar::Stub& stub, double timeout_s) : stub_(stub), timeout_s_(timeout_s) {}
+
+  // Processes a batch into one Ack and one Nack: fewer messages than one per record. A failed
+  // dead-letter write stops the batch; its records not acked come again later.
+  grpc::Status Handle(const kafka_sidecar::v1::RecordBatch& batch, ConsumeRequest* ack,
+                      ConsumeRequest* nack) {
+    for (const Record& record : batch.records()) {
+      if (record.delivery_attempt() > 1) ++result_.redelivered;
+      const std::string route = RouteOf(record);
+      auto held = held_.find(route);
+      if (held != held_.end() && record.offset() > held->second) {
+        // A later record of a key whose earlier record was nacked: give it back too, so the
+        // key's records are processed in order. The sidecar does not hold it back by itself:
+        // it was sent (in this batch, or one sent before the nack arrived) already.
+        std::cout << "  nack " << Describe(record) << ": an earlier record of its key was nacked\n";
+        nack->mutable_nack()->add_delivery_ids(record.delivery_id());
+        continue;
+      }
+      std::string reason;
+      Outcome outcome = Process(record, &reason);
+      if (outcome == Outcome::kTransientFailure && record.delivery_attempt() < kMaxAttempts) {
+        std::cout << "  nack " << Describe(record) << ": " << reason << "\n";
+        nack->mutable_nack()->add_delivery_ids(record.delivery_id());
+        ++result_.nacked;
+        held_.try_emplace(route, record.offset());
+        continue;
+      }
+      if (outcome != Outcome::kProcessed) {
+        if (grpc::Status status = DeadLetter(stub_, record, reason, timeout_s_); !status.ok()) {
+          return status;
+        }
+        ++result_.dead_lettered;
+      }
+      if (held != held_.end() && held->second == record.offset()) held_.erase(held);
+      ack->mutable_ack()->add_delivery_ids(record.delivery_id());
+      done_.emplace(record.topic(), record.partition(), record.offset());
+    }
+    return grpc::Status::OK;
+  }
+
+  size_t done() const { return done_.size(); }
+  const ConsumeResult& result() const { return result_; }
+
+ private:
+  // Records of one route come in order: a key within its partition (the partition itself for
+  // a null key).
+  static std::string RouteOf(const Record& record) {
+    return absl::StrCat(record.topic(), "/", record.partition(), "/",
+                        record.has_key() ? "key:" + record.key() : "null");
+  }
+
+  KafkaSidecar::Stub& stub_;
+  const double timeout_s_;
+  ConsumeResult result_;
+  // (topic, partition, offset) of the records done: at least once, so a record may come twice.
+  absl::flat_hash_set<std::tuple<std::string, int32_t, int64_t>> done_;
+  // Routes with a nacked record not yet done, and its offset.
+  absl::flat_hash_map<std::string, int64_t> held_;
+};
+
+// Consumes until `count` distinct records are done (acked), then half-closes the stream.
+ConsumeResult ConsumeOrders(KafkaSidecar::Stub& stub, const std::string& group,
+                            const std::string& topic, int count, int max_in_flight,
+                            double timeout_s) {
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineIn(timeout_s));
+  std::unique_ptr<grpc::ClientReaderWriter<ConsumeRequest, ConsumeResponse>> stream =
+      stub.Consume(&context);
+  OrderConsumer consumer(stub, timeout_s);
+
+  ConsumeRequest subscribe;
+  subscribe.mutable_subscribe()->set_group(group);
+  subscribe.mutable_subscribe()->add_topics(topic);
+  subscribe.mutable_subscribe()->set_max_in_flight(max_in_flight);
+  // A failed write means the stream ended; the reads below then end too, and Finish says why.
+  stream->Write(subscribe);
+
+  grpc::Status failure;
+  ConsumeResponse response;
+  while (consumer.done() < static_cast<size_t>(count) && stream->Read(&response)) {
+    if (response.has_subscribed()) {
+      std::cout << "  subscribed: group " << group << ", stream "
+                << response.subscribed().stream_id() << "\n";
+      continue;
+    }
+    ConsumeRequest ack;
+    ConsumeRequest nack;
+    failure = consumer.Handle(response.records(), &ack, &nack);
+    if (ack.has_ack()) stream->Write(ack);
+    if (nack.has_nack()) stream->Write(nack);
+    if (!failure.ok()) break;
+  }
+  // Half-close: the sidecar ends the stream with OK once it has read the acks. Records it sent
+  // meanwhile stay unacked and are delivered again to the group's next stream.
+  stream->WritesDone();
+  int late = 0;
+  while (stream->Read(&response)) late += response.records().records_size();
+  if (late > 0) {
+    std::cout << "  " << late << " records arrived after the last one needed; left unacked\n";
+  }
+  ConsumeResult result = consumer.result();
+  result.consumed = static_cast<int>(consumer.done());
+  result.status = stream->Finish();
+  std::cout << "  the sidecar ended the stream: " << CodeName(result.status.error_code()) << "\n";
+  if (!failure.ok()) result.status = failure;
+  return result;
+}
+
+// Reports a failure on stderr, after what was printed so far; returns the exit code 1.
+int Fail(absl::string_view message) {
+  std::cout.flush();
+  std::cerr << "orders_example: " << message << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage(
+      "produces and consumes orders through kafka-sidecar.\n"
+      "  orders_example [--target=localhost:50051] [--count=10] [--topic=orders] "
+      "[--group=orders-example]");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (FLAGS_count < 1 || FLAGS_max_pending < 1 || FLAGS_max_in_flight < 0) {
+    std::cerr << "orders_example: --count and --max_pending must be 1 or more, --max_in_flight "
+                 "0 or more\n";
+    return 2;
+  }
+
+  // The sidecar is local: reconnect quickly when it restarts (gRPC's default backs off to 2 min).
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(FLAGS_target, grpc::InsecureChannelCredentials(), args);
+  if (!channel->WaitForConnected(DeadlineIn(FLAGS_ready_timeout_s))) {
+    return Fail(absl::StrCat("the sidecar at ", FLAGS_target, " did not accept connections within ",
+                             FLAGS_ready_timeout_s, " s"));
+  }
+  std::unique_ptr<KafkaSidecar::Stub> stub = KafkaSidecar::NewStub(channel);
+
+  std::cout << "producing " << FLAGS_count << " orders to " << FLAGS_topic
+            << " on one ProduceStream\n";
+  ProduceResult produced =
+      ProduceOrders(*stub, FLAGS_topic, FLAGS_count, FLAGS_max_pending, FLAGS_timeout_s);
+  if (!produced.status.ok()) {
+    return Fail(absl::StrCat("producing: ", Explain(produced.status, FLAGS_target)));
+  }
+  std::cout << "produced " << produced.produced << "\n";
+  if (produced.produced != FLAGS_count) {
+    return Fail(absl::StrCat(FLAGS_count - produced.produced, " of ", FLAGS_count,
+                             " records were not produced"));
+  }
+
+  std::cout << "consuming " << FLAGS_count << " orders from " << FLAGS_topic << " as group "
+            << FLAGS_group << "\n";
+  ConsumeResult consumed = ConsumeOrders(*stub, FLAGS_group, FLAGS_topic, FLAGS_count,
+                                         FLAGS_max_in_flight, FLAGS_timeout_s);
+  if (!consumed.status.ok()) {
+    return Fail(absl::StrCat("consuming: ", Explain(consumed.status, FLAGS_target)));
+  }
+  std::cout << "consumed " << consumed.consumed << "\n"
+            << "redelivered " << consumed.redelivered << "\n"
+            << "nacked " << consumed.nacked << "\n"
+            << "dead-lettered " << consumed.dead_lettered << "\n";
+  if (consumed.consumed != FLAGS_count) {
+    return Fail(absl::StrCat("the stream ended after ", consumed.consumed, " of ", FLAGS_count,
+                             " records"));
+  }
+  return 0;
+}
