@@ -177,7 +177,8 @@ int Run(const SidecarConfig& config) {
             << ", Kafka at " << bootstrap;
 
   // SIGTERM and SIGINT were blocked before any thread started, so they wait here.
-  LOG(INFO) << "[server] received " << strsignal(WaitForShutdownSignal());
+  const int received = WaitForShutdownSignal();  // before LOG, which stamps the time it starts
+  LOG(INFO) << "[server] received " << strsignal(received);
   (*server)->Shutdown();
   server->reset();
   producer.reset();
