@@ -58,7 +58,8 @@ class GroupConsumer {
   // Serves group events (rebalances, commit results), then waits up to `timeout` for records
   // and appends at most `max` to `out` (with `max` 0 it waits for events only, leaving fetched
   // records in the client). Returns OK, or the error Kafka reported: NOT_FOUND (a subscribed
-  // topic does not exist), PERMISSION_DENIED, UNAUTHENTICATED are permanent; UNAVAILABLE
+  // topic does not exist), PERMISSION_DENIED, UNAUTHENTICATED and FAILED_PRECONDITION (the
+  // client hit a fatal error, such as a fenced static member) are permanent; UNAVAILABLE
   // (brokers unreachable) is transient and the client keeps retrying. Records may be appended
   // even when an error is returned.
   virtual absl::Status Poll(absl::Duration timeout, size_t max, std::vector<Message>& out) = 0;

@@ -200,6 +200,17 @@ absl::Status RdKafkaConsumer::Take(rd_kafka_message_t* message, std::vector<Mess
       message, &rd_kafka_message_destroy);
   if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return absl::OkStatus();
+    if (message->err == RD_KAFKA_RESP_ERR__FATAL) {
+      // The client is dead for good (a static member fenced by another with its id).
+      char reason[512];
+      const rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk_.get(), reason, sizeof(reason));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "group '", group_, "': ", reason,
+          cause == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID
+              ? " (another member uses the same group.instance.id: give each pod its own "
+                "--group_instance_id, e.g. the pod name)"
+              : ""));
+    }
     const char* topic = message->rkt != nullptr ? rd_kafka_topic_name(message->rkt) : nullptr;
     return RdKafkaStatus(message->err, topic != nullptr ? absl::StrCat("topic '", topic, "'")
                                                         : absl::StrCat("group '", group_, "'"));
@@ -274,7 +285,7 @@ std::vector<int64_t> RdKafkaConsumer::HighWatermarks(
         RD_KAFKA_RESP_ERR_NO_ERROR) {
       hw = -1;
     }
-    high.push_back(hw);
+    high.push_back(std::max<int64_t>(hw, -1));  // librdkafka says -1001 before any fetch
   }
   return high;
 }

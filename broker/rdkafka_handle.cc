@@ -28,12 +28,20 @@ absl::StatusOr<RdKafkaConfPtr> NewRdKafkaConf(const KafkaSettings& settings) {
   rd_kafka_conf_set_log_cb(conf.get(), &LogToGlog);
   char error[512];
   for (const auto& [name, value] : settings) {
-    if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), error, sizeof(error)) !=
-        RD_KAFKA_CONF_OK) {
+    const rd_kafka_conf_res_t result =
+        rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), error, sizeof(error));
+    if (result == RD_KAFKA_CONF_OK) continue;
+    // Values are never quoted; names only when librdkafka knows them or they look like one
+    // (an unknown "name" may be a piece of a secret value that held a comma).
+    if (result == RD_KAFKA_CONF_UNKNOWN) {
       return absl::InvalidArgumentError(
-          absl::StrCat("kafka setting '", name, "'",
-                       IsSecretSetting(name) ? "" : absl::StrCat(" = '", value, "'"), ": ", error));
+          LooksLikePropertyName(name)
+              ? absl::StrCat("kafka setting '", name, "' is not a librdkafka property")
+              : "a kafka setting's name is not a librdkafka property (not shown: it may be a "
+                "piece of a value that held a comma; such values belong in an @file)");
     }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kafka setting '", name, "': ", IsSecretSetting(name) ? "invalid value" : error));
   }
   return conf;
 }

@@ -106,6 +106,13 @@ absl::Status ValidateConfig(const SidecarConfig& config) {
                      config.assignment_strategy, "'"));
   }
   if (absl::Status s = ValidateGroupInstanceId(config.group_instance_id); !s.ok()) return s;
+  for (const auto& [name, value] : config.kafka_settings) {
+    if (name == "group.instance.id") {
+      // Each membership needs an id of its own; the flag gives them one.
+      return absl::InvalidArgumentError(
+          "--kafka_config: set group.instance.id with --group_instance_id instead");
+    }
+  }
   const bool embedded = config.brokers == kEmbeddedBrokers;
   const Range ranges[] = {
       {"max_pending_produces", config.max_pending_produces, 1, 1000000},

@@ -69,6 +69,8 @@ TEST(ConfigTest, ConsumeSettingsHaveRanges) {
       {[](SidecarConfig& c) { c.ordering = "random"; }, "--ordering"},
       {[](SidecarConfig& c) { c.assignment_strategy = "sticky"; }, "--assignment_strategy"},
       {[](SidecarConfig& c) { c.group_instance_id = "pod a"; }, "--group_instance_id"},
+      {[](SidecarConfig& c) { c.kafka_settings = {{"group.instance.id", "pod-a"}}; },
+       "--group_instance_id"},
       {[](SidecarConfig& c) { c.group_instance_id = std::string(201, 'p'); },
        "--group_instance_id"},
   };

@@ -11,7 +11,9 @@ namespace kafka_sidecar::sidecar {
 Health::Health(broker::Producer& producer, absl::Duration interval)
     : producer_(producer), interval_(interval) {}
 
-Health::~Health() {
+Health::~Health() { Stop(); }
+
+void Health::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
@@ -62,21 +64,24 @@ void Health::PublishLocked() {
 void Health::Run() {
   const absl::Duration timeout =
       std::clamp(interval_ / 2, absl::Milliseconds(100), absl::Seconds(5));
+  bool first = true;
   absl::MutexLock lock(&mu_);
   while (!stop_) {
     mu_.Unlock();
     absl::Status reachable = producer_.CheckReachable(timeout);
     mu_.Lock();
-    if (reachable.ok() != kafka_.ok()) {
+    if (stop_) break;  // the services may be gone
+    const bool changed = reachable.ok() != kafka_.ok();
+    if (changed || first) {
       if (reachable.ok()) {
         LOG(INFO) << "[health] Kafka is reachable: SERVING";
       } else {
         LOG(WARNING) << "[health] " << reachable << ": NOT_SERVING until Kafka answers";
       }
-      kafka_ = reachable;
-      PublishLocked();
     }
+    first = false;
     kafka_ = reachable;
+    if (changed) PublishLocked();
     // Waits for the next check, or for the stop.
     mu_.AwaitWithTimeout(absl::Condition(&stop_), interval_);
   }

@@ -25,7 +25,7 @@ class Health {
   static constexpr char kLiveness[] = "liveness";
 
   Health(broker::Producer& producer, absl::Duration interval);
-  // Stops checking.
+  // Stops checking (as Stop).
   ~Health();
 
   // Publishes to `service` from now on (it must outlive this object, or be detached first by
@@ -35,6 +35,9 @@ class Health {
   void Start();
   // Not ready from now on: the sidecar is shutting down.
   void BeginDrain();
+  // Stops checking and publishing (waits for a check in progress). Call before the health
+  // services go away.
+  void Stop();
 
   bool ready() const;
   // "ready", or why not ("Kafka unreachable: ...", "draining").

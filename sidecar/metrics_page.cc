@@ -45,8 +45,9 @@ class Page {
   std::string text_;
 };
 
+// A subscription is a (group, topics) pair.
 std::string GroupLabel(const SubscriptionStats& s) {
-  return absl::StrCat("group=\"", Escape(s.group), "\"");
+  return absl::StrCat("group=\"", Escape(s.group), "\",topics=\"", Escape(s.topics), "\"");
 }
 
 }  // namespace
@@ -113,10 +114,14 @@ std::string RenderMetrics(const MetricsSnapshot& m) {
   page.Single("pauses_total", "counter", "Times a subscription paused its partitions.",
               c.pauses.load());
   page.Single("consume_streams", "gauge", "Open Consume streams.", c.streams.load());
+  page.Family("subscription_streams", "gauge", "Open Consume streams of each subscription.");
+  for (const SubscriptionStats& s : m.subscriptions) {
+    page.Sample("subscription_streams", GroupLabel(s), static_cast<int64_t>(s.streams));
+  }
   page.Single("subscriptions", "gauge", "Consumer-group memberships held now.",
               c.subscriptions.load());
 
-  // One gauge per subscription, labelled by group.
+  // One gauge per subscription, labelled by group and topics.
   auto per_group = [&](const char* name, const char* help, size_t SubscriptionStats::*field) {
     page.Family(name, "gauge", help);
     for (const SubscriptionStats& s : m.subscriptions) {

@@ -18,6 +18,7 @@ TEST(MetricsPageTest, RendersCountersHistogramAndLabelledGauges) {
   consume.commits_failed = 2;
   SubscriptionStats stats;
   stats.group = "billing \"eu\"";
+  stats.topics = "orders,refunds";
   stats.in_flight = 7;
   stats.lag.emplace_back(broker::TopicPartition{"orders", 3}, 42);
   const std::string page = RenderMetrics({produce, consume, {stats}, true, true});
@@ -36,9 +37,10 @@ TEST(MetricsPageTest, RendersCountersHistogramAndLabelledGauges) {
   EXPECT_THAT(page, HasSubstr("kafka_sidecar_records_delivered_total 1234567\n"));
   EXPECT_THAT(page, HasSubstr("kafka_sidecar_commits_total{result=\"failure\"} 2\n"));
   // Label values are escaped.
-  EXPECT_THAT(page, HasSubstr("kafka_sidecar_in_flight_records{group=\"billing \\\"eu\\\"\"} 7\n"));
-  EXPECT_THAT(page, HasSubstr("kafka_sidecar_consumer_lag{group=\"billing \\\"eu\\\"\","
-                              "topic=\"orders\",partition=\"3\"} 42\n"));
+  const std::string labels = "group=\"billing \\\"eu\\\"\",topics=\"orders,refunds\"";
+  EXPECT_THAT(page, HasSubstr("kafka_sidecar_in_flight_records{" + labels + "} 7\n"));
+  EXPECT_THAT(page, HasSubstr("kafka_sidecar_consumer_lag{" + labels +
+                              ",topic=\"orders\",partition=\"3\"} 42\n"));
   EXPECT_THAT(page, HasSubstr("kafka_sidecar_ready 1\n"));
 }
 

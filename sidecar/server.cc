@@ -104,8 +104,10 @@ void SidecarServer::Shutdown() {
   const absl::Time start = absl::Now();
   LOG(INFO) << "[server] shutting down: no new records; " << config_.shutdown_grace
             << " for Kafka to acknowledge and apps to ack what is in flight";
-  // Not ready from now on (readiness probes, load balancers); liveness stays SERVING.
+  // Not ready from now on (readiness probes, load balancers); liveness stays SERVING. No more
+  // Kafka checks: they would only delay the exit.
   health_.BeginDrain();
+  health_.Stop();
   service_.BeginDrain();
   subscriptions_.BeginDrain();
   const absl::Time grace_end = start + config_.shutdown_grace;

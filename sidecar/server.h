@@ -51,11 +51,12 @@ class SidecarServer {
   std::string MetricsPage();
   SubscriptionRegistry& subscriptions() { return subscriptions_; }
 
-  // Graceful stop, bounded by config.shutdown_grace plus config.shutdown_finish_timeout:
-  // health turns NOT_SERVING; no new record is taken or sent; Kafka gets the grace to
-  // acknowledge what was accepted (the rest fail with UNAVAILABLE) and apps get it to ack what
-  // is in flight; acked offsets are committed, groups are left, every accepted record is
-  // answered, streams end with UNAVAILABLE and the server stops.
+  // Graceful stop, bounded by config.shutdown_grace, plus the time to leave the groups (up to
+  // 5 s) and config.shutdown_finish_timeout: readiness turns NOT_SERVING (liveness stays); no
+  // new record is taken or sent; Kafka gets the grace to acknowledge what was accepted (the
+  // rest fail with UNAVAILABLE) and apps get it to ack what is in flight; acked offsets are
+  // committed, groups are left, every accepted record is answered, streams end with
+  // UNAVAILABLE and the servers stop.
   void Shutdown();
 
  private:

@@ -20,7 +20,7 @@ constexpr size_t kMaxPollRecords = 1000;
 
 bool IsPermanent(const absl::Status& status) {
   return absl::IsNotFound(status) || absl::IsPermissionDenied(status) ||
-         absl::IsUnauthenticated(status);
+         absl::IsUnauthenticated(status) || absl::IsFailedPrecondition(status);
 }
 
 }  // namespace
@@ -403,6 +403,7 @@ SubscriptionStats Subscription::Stats() const {
   absl::MutexLock lock(&mu_);
   SubscriptionStats stats;
   stats.group = options_.group;
+  stats.topics = absl::StrJoin(options_.topics, ",");
   stats.streams = dispatcher_.stream_ids().size();
   stats.in_flight = dispatcher_.in_flight();
   stats.buffered = dispatcher_.buffered();

@@ -28,6 +28,7 @@ namespace kafka_sidecar::sidecar {
 // A subscription at one moment, for the metrics page.
 struct SubscriptionStats {
   std::string group;
+  std::string topics;  // sorted, comma-separated: a group may have several topic sets
   size_t streams = 0;
   size_t in_flight = 0;  // sent to apps, not yet acked
   size_t buffered = 0;   // fetched, waiting to be sent
@@ -122,8 +123,8 @@ class Subscription final : private broker::RebalanceListener {
   const SubscriptionOptions& options() const { return options_; }
   SubscriptionStats Stats() const;
 
-  // True once the subscription has left the group (after Close, a permanent Kafka error, or
-  // the linger after its last stream).
+  // True once the subscription has ended its membership and released its consumer (after
+  // Close, a permanent Kafka error, or the linger after its last stream).
   bool closed() const;
 
  private:

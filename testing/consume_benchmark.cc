@@ -118,7 +118,7 @@ int Run() {
   config.max_in_flight_per_stream = FLAGS_max_in_flight;
   config.max_buffered_records = FLAGS_max_buffered_records;
   broker::KafkaSettings settings = {{"fetch.wait.max.ms", "10"}, {"session.timeout.ms", "6000"}};
-  auto extra = broker::ParseKafkaSettings(FLAGS_consumer_config);
+  auto extra = broker::LoadKafkaSettings(FLAGS_consumer_config);
   if (!extra.ok()) return 2;
   settings.insert(settings.end(), extra->begin(), extra->end());
   auto server = sidecar::SidecarServer::Start(

@@ -149,7 +149,7 @@ TEST(ObservabilityTest, MetricsPageValuesMoveAsRecordsFlow) {
   ASSERT_TRUE(app.subscribed());
   app.Hold();
   ASSERT_TRUE(log.WaitUntil([](auto& d) { return d.size() == kRecords; }, absl::Seconds(30)));
-  const std::string group = "group=\"meter\"";
+  const std::string group = "group=\"meter\",topics=\"metered\"";
   page = ScrapeUntil(
       http,
       [&](const std::string& p) {
