@@ -59,6 +59,22 @@ expect_line() {
   grep -qx -- "$2" "$1" || fail "expected the line '$2' in $1"
 }
 
+# expect_orders_report FILE COUNT: fails unless FILE is the report of an orders example that
+# produced and consumed COUNT records, nacked one (which came again, at attempt 2) and sent
+# one to the dead-letter topic.
+expect_orders_report() {
+  local out="$1" count="$2"
+  expect_line "${out}" "produced ${count}"
+  expect_line "${out}" "consumed ${count}"
+  expect_line "${out}" "nacked 1"
+  expect_line "${out}" "dead-lettered 1"
+  local redelivered
+  redelivered="$(sed -n 's/^redelivered \([0-9]*\)$/\1/p' "${out}")"
+  [[ -n "${redelivered}" && "${redelivered}" -ge 1 ]] ||
+    fail "expected the nacked record to come again (redelivered >= 1), got '${redelivered}'"
+  grep -q "attempt=2" "${out}" || fail "expected a record processed at delivery attempt 2"
+}
+
 _cleanup_sidecar() {
   if [[ -n "${_sidecar_pid}" ]] && kill -0 "${_sidecar_pid}" 2>/dev/null; then
     kill -TERM "${_sidecar_pid}" 2>/dev/null || true
