@@ -123,7 +123,9 @@ TEST(MembershipTest, OpeningAndClosingAHundredStreamsLeaksNothing) {
           std::vector<std::string>{"churn"}, 10, log));
       ASSERT_TRUE(apps.back()->subscribed());
     }
-    if (r < 2) ASSERT_TRUE(log.WaitUntil(HasRecords, absl::Seconds(30)));
+    if (r < 2) {
+      ASSERT_TRUE(log.WaitUntil(HasRecords, absl::Seconds(30)));
+    }
     for (auto& app : apps) app->Finish();
     ASSERT_TRUE(harness->server().subscriptions().AwaitIdle(absl::Seconds(30)));
   };
@@ -147,7 +149,9 @@ TEST(MembershipTest, OpeningAndClosingAHundredStreamsLeaksNothing) {
             << " -> " << KafkaClients() << ", threads " << threads_before << " -> "
             << ThreadCount(getpid()) << ", resident " << resident_before / 1024 << " KiB -> "
             << ResidentBytesOf(getpid()) / 1024 << " KiB\n";
-  if (!kSanitized) EXPECT_LT(growth, 16 << 20);
+  if (!kSanitized) {
+    EXPECT_LT(growth, 16 << 20);
+  }
 }
 
 }  // namespace
