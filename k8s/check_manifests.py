@@ -22,7 +22,7 @@ failed. The checks:
   (--listen) on loopback and no --allow_remote; liveness (service "liveness") and readiness
   (service "") gRPC probes on --health_listen's port; every probe port a declared container
   port; --metrics_listen's port declared, not loopback, and equal to a prometheus.io/port
-  annotation; terminationGracePeriodSeconds >= --shutdown_grace_ms / 1000 + 5; CPU and memory
+  annotation; terminationGracePeriodSeconds >= --shutdown_grace_ms / 1000 + 10; CPU and memory
   requests and limits; the security settings; restartPolicy: Always as an init container (a
   native sidecar); every $(VAR) in args defined in env; --kafka_config @files under a mount;
   no mount inside a read-only ConfigMap/Secret mount;
@@ -51,7 +51,8 @@ SIDECAR_NAME = "kafka-sidecar"
 RUN_AS_USER = 65532
 # Kubernetes' default when a pod spec does not set terminationGracePeriodSeconds.
 DEFAULT_TERMINATION_GRACE_S = 30
-GRACE_MARGIN_S = 5
+# After the grace: leaving the groups takes up to 5 s, the last answers up to 2 s.
+GRACE_MARGIN_S = 10
 # Memory the sidecar was measured at with a million records waiting: 60-90 MiB. The limit must
 # leave headroom above that.
 MIN_MEMORY_LIMIT = 128 * 2**20
