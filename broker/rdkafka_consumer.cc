@@ -126,13 +126,21 @@ RdKafkaConsumer::~RdKafkaConsumer() {
 void RdKafkaConsumer::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                   rd_kafka_topic_partition_list_t* partitions, void* opaque) {
   auto* self = static_cast<RdKafkaConsumer*>(opaque);
-  // librdkafka names no protocol once the consumer is closing (an assignment can still arrive
-  // then): the configured strategy says.
+  // librdkafka names no protocol once the client is terminating (Close); then the configured
+  // strategy says.
   const char* protocol = rd_kafka_rebalance_protocol(rk);
   const bool cooperative =
       protocol != nullptr ? std::strcmp(protocol, "COOPERATIVE") == 0 : self->cooperative_;
   const std::vector<TopicPartition> list = FromList(partitions);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (self->closed_ || protocol == nullptr) {
+      // A rebalance that was under way as Close began. Taking the partitions now could only
+      // wait on a client that is going away (an assign waits for librdkafka's group thread
+      // without a bound): they stay with the group, which hands them on once this member is
+      // gone.
+      LOG(INFO) << "[" << self->group_ << "] leaving: not taking " << Describe(list);
+      return;
+    }
     LOG(INFO) << "[" << self->group_ << "] assigned " << Describe(list);
     rd_kafka_error_t* error = nullptr;
     if (cooperative) {

@@ -32,9 +32,8 @@ absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
   sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
   const std::string key = absl::StrCat(group, "\n", absl::StrJoin(sorted, ","));
 
-  // Released after the lock: subscriptions that left their group, or are leaving it.
+  // Released after the lock: subscriptions that left their group (their threads are done).
   std::vector<std::shared_ptr<Subscription>> reaped;
-  std::shared_ptr<Subscription> leaving;
   absl::MutexLock lock(&mu_);
   if (closing_) return absl::UnavailableError("the sidecar is shutting down");
   reaped = TakeClosed();
@@ -45,15 +44,20 @@ absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
   if (it != subscriptions_.end()) {
     // It is leaving the group right now (its poll thread finishes that); a new member takes
     // over.
-    leaving = std::move(it->second);
+    departing_.push_back(std::move(it->second));
     subscriptions_.erase(it);
   }
 
   if (topics_ != nullptr) {
     for (const std::string& topic : sorted) topics_->EnsureTopic(topic);
   }
-  std::set<int> members;  // of this group, taken by other topic sets
+  // Member indexes of this group in use: by other topic sets, and by memberships still
+  // leaving (a static member id must not be taken over while its owner still holds it).
+  std::set<int> members;
   for (const auto& [other_key, other] : subscriptions_) {
+    if (other->options().group == group) members.insert(other->options().member);
+  }
+  for (const auto& other : departing_) {
     if (other->options().group == group) members.insert(other->options().member);
   }
   int member = 0;
@@ -83,10 +87,12 @@ void SubscriptionRegistry::BeginDrain() {
 
 void SubscriptionRegistry::CloseAll(absl::Duration grace, const absl::Status& status) {
   std::map<std::string, std::shared_ptr<Subscription>> subscriptions;
+  std::vector<std::shared_ptr<Subscription>> departing;
   {
     absl::MutexLock lock(&mu_);
     closing_ = true;
     subscriptions.swap(subscriptions_);
+    departing.swap(departing_);
   }
   for (auto& [key, subscription] : subscriptions) subscription->BeginDrain();
   const absl::Time deadline = absl::Now() + grace;
@@ -97,10 +103,19 @@ void SubscriptionRegistry::CloseAll(absl::Duration grace, const absl::Status& st
                        broker::GroupConsumer::Departure::kRestart);
   }
   for (auto& [key, subscription] : subscriptions) subscription->Join();
+  for (auto& subscription : departing) subscription->Join();
 }
 
 std::vector<std::shared_ptr<Subscription>> SubscriptionRegistry::TakeClosed() {
   std::vector<std::shared_ptr<Subscription>> closed;
+  for (auto it = departing_.begin(); it != departing_.end();) {
+    if ((*it)->closed()) {
+      closed.push_back(std::move(*it));
+      it = departing_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
     if (it->second->closed()) {
       closed.push_back(std::move(it->second));
@@ -121,6 +136,7 @@ bool SubscriptionRegistry::AwaitIdle(absl::Duration timeout) {
       absl::MutexLock lock(&mu_);
       closed = TakeClosed();
       for (const auto& [key, subscription] : subscriptions_) open.push_back(subscription);
+      open.insert(open.end(), departing_.begin(), departing_.end());
     }
     for (const auto& subscription : closed) subscription->Join();
     if (open.empty()) return true;

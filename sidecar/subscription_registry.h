@@ -78,6 +78,9 @@ class SubscriptionRegistry {
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<uint64_t> next_stream_id_{1};
   std::map<std::string, std::shared_ptr<Subscription>> subscriptions_ ABSL_GUARDED_BY(mu_);
+  // Memberships still leaving their group after a new one took their key: released (joined)
+  // once closed, never on the gRPC thread that replaced them.
+  std::vector<std::shared_ptr<Subscription>> departing_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kafka_sidecar::sidecar
