@@ -52,7 +52,6 @@ struct ConsumeMetrics {
   std::atomic<int64_t> pauses{0};  // times a subscription paused its partitions
   std::atomic<int64_t> inactivity_drops{0};  // streams ended for holding records silently
   std::atomic<int64_t> rebalances{0};  // assignments and revocations a subscription was told of
-  std::atomic<int64_t> assigned_partitions{0};  // now, over every subscription
   std::atomic<int64_t> subscriptions{0};        // open now
   std::atomic<int64_t> streams{0};        // open now
 };

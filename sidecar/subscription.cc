@@ -157,7 +157,7 @@ void Subscription::OnAssigned(const std::vector<TopicPartition>& partitions) {
   absl::MutexLock lock(&mu_);
   for (const TopicPartition& tp : partitions) {
     tracker_.Add(tp);
-    if (assigned_.insert(tp).second) metrics_.assigned_partitions++;
+    assigned_.insert(tp);
     if (paused_) to_pause_.push_back(tp);
   }
   metrics_.rebalances++;
@@ -176,7 +176,7 @@ void Subscription::OnRevoked(const std::vector<TopicPartition>& partitions, bool
       tracker_.Remove(tp);
       fetched_from_.erase(tp);
       high_watermarks_.erase(tp);
-      if (assigned_.erase(tp) > 0) metrics_.assigned_partitions--;
+      assigned_.erase(tp);
     }
     // Their records now belong to another member: acks for them become stale.
     metrics_.records_revoked += dispatcher_.DropPartitions(
@@ -274,7 +274,6 @@ void Subscription::PollLoop() {
   absl::MutexLock lock(&mu_);
   closed_ = true;
   metrics_.subscriptions--;
-  metrics_.assigned_partitions -= static_cast<int64_t>(assigned_.size());
   assigned_.clear();
   LOG(INFO) << "[" << options_.group << "] "
             << (departure == broker::GroupConsumer::Departure::kLeave

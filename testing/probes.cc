@@ -9,22 +9,7 @@
 namespace kafka_sidecar::testing {
 
 bool WaitForServing(const std::string& target, absl::Duration timeout) {
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
-  auto health = grpc::health::v1::Health::NewStub(channel);
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (!channel->WaitForConnected(absl::ToChronoTime(deadline))) return false;
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(deadline));
-    context.set_wait_for_ready(true);
-    grpc::health::v1::HealthCheckRequest request;
-    grpc::health::v1::HealthCheckResponse response;
-    if (health->Check(&context, request, &response).ok() &&
-        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-      return true;
-    }
-  }
-  return false;
+  return WaitForHealth(target, "", /*serving=*/true, timeout);
 }
 
 bool WaitForHealth(const std::string& target, const std::string& service, bool serving,
