@@ -55,14 +55,19 @@ class GroupConsumer {
   virtual absl::Status Subscribe(const std::vector<std::string>& topics,
                                  RebalanceListener* listener) = 0;
 
-  // Serves group events (rebalances, commit results), then waits up to `timeout` for records
-  // and appends at most `max` to `out` (with `max` 0 it waits for events only, leaving fetched
-  // records in the client). Returns OK, or the error Kafka reported: NOT_FOUND (a subscribed
-  // topic does not exist), PERMISSION_DENIED, UNAUTHENTICATED and FAILED_PRECONDITION (the
-  // client hit a fatal error, such as a fenced static member) are permanent; UNAVAILABLE
-  // (brokers unreachable) is transient and the client keeps retrying. Records may be appended
-  // even when an error is returned.
+  // Serves group events (rebalances, commit results), then appends to `out` at most `max` of
+  // the records the client has fetched. When there are none, waits up to `timeout` for the
+  // first record or event (or Wake) and then takes what else is there without waiting: a poll
+  // never waits for a full batch. With `max` 0 it serves events only (waiting for one), leaving
+  // fetched records in the client. Returns OK, or the error Kafka reported: NOT_FOUND (a
+  // subscribed topic does not exist), PERMISSION_DENIED, UNAUTHENTICATED and
+  // FAILED_PRECONDITION (the client hit a fatal error, such as a fenced static member) are
+  // permanent; UNAVAILABLE (brokers unreachable) is transient and the client keeps retrying.
+  // Records may be appended even when an error is returned.
   virtual absl::Status Poll(absl::Duration timeout, size_t max, std::vector<Message>& out) = 0;
+
+  // Makes a Poll that is waiting return now (or the next one, if none is). Any thread.
+  virtual void Wake() = 0;
 
   // Records fetched by the client and not yet returned by Poll.
   virtual size_t Prefetched() = 0;

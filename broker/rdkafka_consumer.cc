@@ -110,13 +110,18 @@ absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(
   rd_kafka_poll_set_consumer(consumer->rk_.get());
   consumer->events_ = rd_kafka_queue_get_consumer(consumer->rk_.get());
   consumer->records_ = rd_kafka_queue_new(consumer->rk_.get());
+  rd_kafka_queue_cb_event_enable(consumer->events_, &RdKafkaConsumer::OnEvent,
+                                 consumer->records_);
   return consumer;
 }
 
 RdKafkaConsumer::~RdKafkaConsumer() {
   if (rk_ == nullptr) return;
+  if (events_ != nullptr) {
+    rd_kafka_queue_cb_event_enable(events_, nullptr, nullptr);
+    rd_kafka_queue_destroy(events_);
+  }
   if (records_ != nullptr) rd_kafka_queue_destroy(records_);
-  if (events_ != nullptr) rd_kafka_queue_destroy(events_);
   // Leaving the group is Close's job, bounded by its timeout. A consumer that was never
   // closed, or could not leave in time, must not try again here, unbounded: the group drops it
   // after its session timeout.
@@ -186,19 +191,41 @@ absl::Status RdKafkaConsumer::Subscribe(const std::vector<std::string>& topics,
 absl::Status RdKafkaConsumer::Poll(absl::Duration timeout, size_t max, std::vector<Message>& out) {
   const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
   absl::Status status = absl::OkStatus();
+  auto take = [this, &status, &out](rd_kafka_message_t* message) {
+    if (absl::Status s = Take(message, out); !s.ok() && status.ok()) status = s;
+  };
   // Events first (rebalance callbacks run inside); wait on them only when no record is wanted.
   for (int wait_ms = max == 0 ? timeout_ms : 0;; wait_ms = 0) {
     rd_kafka_message_t* event = rd_kafka_consumer_poll(rk_.get(), wait_ms);
     if (event == nullptr) break;
-    if (absl::Status s = Take(event, out); !s.ok() && status.ok()) status = s;
+    take(event);
   }
   if (max == 0 || !status.ok()) return status;
-  std::vector<rd_kafka_message_t*> messages(max);
-  const ssize_t n = rd_kafka_consume_batch_queue(records_, timeout_ms, messages.data(), max);
-  for (ssize_t i = 0; i < n; ++i) {
-    if (absl::Status s = Take(messages[i], out); !s.ok() && status.ok()) status = s;
+  if (batch_.size() < max) batch_.resize(max);
+  // rd_kafka_consume_batch_queue with a timeout waits until the array is full, however long
+  // that takes at low traffic: take what is there, and when that is nothing, wait for one
+  // record (an event or Wake cuts the wait short: see OnEvent) and then take the rest.
+  ssize_t n = rd_kafka_consume_batch_queue(records_, 0, batch_.data(), max);
+  if (n == 0 && timeout_ms > 0) {
+    if (rd_kafka_message_t* first = rd_kafka_consume_queue(records_, timeout_ms)) {
+      batch_[0] = first;
+      n = 1 + std::max<ssize_t>(
+                  rd_kafka_consume_batch_queue(records_, 0, batch_.data() + 1, max - 1), 0);
+    }
   }
+  for (ssize_t i = 0; i < n; ++i) take(batch_[i]);
   return status;
+}
+
+void RdKafkaConsumer::Wake() {
+  rd_kafka_queue_yield(records_);
+  rd_kafka_queue_yield(events_);
+}
+
+void RdKafkaConsumer::OnEvent(rd_kafka_t*, void* opaque) {
+  // An event reached the empty event queue while Poll may be waiting for records: let it
+  // serve the event now. Runs on a librdkafka thread; yielding is all it may do.
+  rd_kafka_queue_yield(static_cast<rd_kafka_queue_t*>(opaque));
 }
 
 size_t RdKafkaConsumer::Prefetched() { return rd_kafka_queue_length(records_); }

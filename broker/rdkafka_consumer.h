@@ -27,7 +27,8 @@ struct RdKafkaConsumerOptions {
 // Records and events travel on separate queues: every assigned partition's queue is forwarded
 // to `records_`, so group events (on the consumer queue) are served on every Poll while the
 // fetched records wait in librdkafka until the caller has room for them. librdkafka then stops
-// fetching by itself at queued.min.messages / queued.max.messages.kbytes.
+// fetching by itself at queued.min.messages / queued.max.messages.kbytes (for a second, in
+// librdkafka 2.0.2: callers keep the queue below them).
 class RdKafkaConsumer final : public GroupConsumer {
  public:
   // INVALID_ARGUMENT when librdkafka refuses a setting or the configuration.
@@ -37,6 +38,7 @@ class RdKafkaConsumer final : public GroupConsumer {
   absl::Status Subscribe(const std::vector<std::string>& topics,
                          RebalanceListener* listener) override;
   absl::Status Poll(absl::Duration timeout, size_t max, std::vector<Message>& out) override;
+  void Wake() override;
   size_t Prefetched() override;
   void Pause(const std::vector<TopicPartition>& partitions) override;
   void Resume(const std::vector<TopicPartition>& partitions) override;
@@ -50,6 +52,8 @@ class RdKafkaConsumer final : public GroupConsumer {
   explicit RdKafkaConsumer(std::string group) : group_(std::move(group)) {}
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                           rd_kafka_topic_partition_list_t* partitions, void* opaque);
+  // librdkafka's callback for an event on the empty event queue; `opaque` is records_.
+  static void OnEvent(rd_kafka_t* rk, void* opaque);
 
   // Leaves the group as a static member: unsubscribes, serving events until the LeaveGroup
   // went out or `deadline` passes.
@@ -62,6 +66,7 @@ class RdKafkaConsumer final : public GroupConsumer {
   RdKafkaPtr rk_;
   rd_kafka_queue_t* events_ = nullptr;   // the consumer queue; owned
   rd_kafka_queue_t* records_ = nullptr;  // where assigned partitions' records go; owned
+  std::vector<rd_kafka_message_t*> batch_;  // Poll's message array, reused
   RebalanceListener* listener_ = nullptr;
   bool static_member_ = false;  // group.instance.id is set
   bool cooperative_ = true;     // partition.assignment.strategy is cooperative-sticky

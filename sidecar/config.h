@@ -34,9 +34,11 @@ struct SidecarConfig {
   int max_in_flight_per_stream = 1000;
   // Consume: how often acked offsets are committed.
   absl::Duration commit_interval = absl::Seconds(1);
-  // Consume: records waiting in the sidecar for one subscription (fetched, not in flight) at
-  // which its partitions are paused (they resume at a quarter).
+  // Consume: records waiting in the sidecar for one subscription (fetched, not yet sent to an
+  // app) at which its partitions are paused (they resume at a quarter).
   int max_buffered_records = 100000;
+  // Consume: the same bound in MiB of record data.
+  int max_buffered_mib = 64;
   // Consume: how long a subscription outlives its last stream.
   absl::Duration unsubscribe_linger = absl::Seconds(5);
   // Consume: how the group spreads partitions over its members: "cooperative-sticky" (only

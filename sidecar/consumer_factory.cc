@@ -13,8 +13,10 @@ ConsumerFactory RdKafkaConsumerFactory(const SidecarConfig& config, std::string 
                                        broker::KafkaSettings settings) {
   broker::KafkaSettings own = {{"partition.assignment.strategy", config.assignment_strategy}};
   own.insert(own.end(), settings.begin(), settings.end());
-  // librdkafka prefetches up to half the buffer bound; the subscription holds the other half.
-  const int prefetch = std::max(config.max_buffered_records / 2, 1);
+  // The subscription drains librdkafka's prefetch into its own queues, which pause the
+  // partitions when full; librdkafka's own bound (where it stops fetching a partition for a
+  // second) is set so that it is never the one reached.
+  const int prefetch = std::max(config.max_buffered_records, 1000);
   return [bootstrap = std::move(bootstrap), settings = std::move(own), prefetch,
           instance = config.group_instance_id](const std::string& group, int member)
              -> absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <random>
 #include <set>
@@ -114,7 +115,7 @@ class DispatcherTest : public ::testing::Test {
   void Round(std::mt19937& rng, const std::set<uint64_t>& silent = {}) {
     std::map<uint64_t, size_t> before;
     for (auto& [id, stream] : streams_) before[id] = stream->unacked.size();
-    dispatcher_.Dispatch(now_);
+    Dispatch(dispatcher_);
     for (auto& [id, stream] : streams_) {
       for (size_t i = before[id]; i < stream->unacked.size(); ++i) {
         checker_.Delivered(id, stream->unacked[i]);
@@ -130,6 +131,13 @@ class DispatcherTest : public ::testing::Test {
         stream->unacked.pop_back();
       }
     }
+  }
+
+  // Dispatches and sends the batches, as the Subscription does.
+  void Dispatch(Dispatcher& dispatcher) {
+    std::deque<Dispatcher::Outgoing> out;
+    dispatcher.Dispatch(now_, out);
+    for (Dispatcher::Outgoing& batch : out) batch.stream->Send(std::move(batch.batch));
   }
 
   ConsumeMetrics metrics_;
@@ -192,7 +200,7 @@ TEST_F(DispatcherTest, RecordsWaitWithoutStreamsAndGoToTheFirstOne) {
   for (Message& m : records) dispatcher_.Add(std::move(m));
   EXPECT_EQ(dispatcher_.buffered(), 10u);
   FakeStream& stream = Join(1);
-  dispatcher_.Dispatch(now_);
+  Dispatch(dispatcher_);
   EXPECT_EQ(stream.unacked.size(), 10u);
   EXPECT_EQ(dispatcher_.buffered(), 0u);
 }
@@ -201,14 +209,14 @@ TEST_F(DispatcherTest, LeavingStreamsRecordsGoFirstWithAHigherAttempt) {
   FakeStream& a = Join(1, /*max_in_flight=*/5);
   std::vector<Message> records = MakeRecords(20, 1);  // one key: strict order
   for (Message& m : records) dispatcher_.Add(std::move(m));
-  dispatcher_.Dispatch(now_);
+  Dispatch(dispatcher_);
   ASSERT_EQ(a.unacked.size(), 5u);
   ASSERT_TRUE(dispatcher_.Ack(1, a.unacked[0].delivery_id(), now_).has_value());
   FakeStream& b = Join(2, /*max_in_flight=*/100);
-  dispatcher_.Dispatch(now_);  // a takes one more (offset 5): in flight 1..5
+  Dispatch(dispatcher_);  // a takes one more (offset 5): in flight 1..5
   EXPECT_TRUE(b.unacked.empty()) << "the key moved while records were in flight on its owner";
   dispatcher_.RemoveStream(1);
-  dispatcher_.Dispatch(now_);
+  Dispatch(dispatcher_);
   ASSERT_EQ(b.unacked.size(), 19u);
   for (size_t i = 0; i < b.unacked.size(); ++i) {
     EXPECT_EQ(b.unacked[i].offset(), static_cast<int64_t>(i + 1));
@@ -219,12 +227,12 @@ TEST_F(DispatcherTest, LeavingStreamsRecordsGoFirstWithAHigherAttempt) {
 TEST_F(DispatcherTest, HandoffKeepsOrderWhenANackedRecordWaitsBehindOneInFlight) {
   FakeStream& a = Join(1, /*max_in_flight=*/2);
   for (Message& m : MakeRecords(6, 1)) dispatcher_.Add(std::move(m));
-  dispatcher_.Dispatch(now_);
+  Dispatch(dispatcher_);
   ASSERT_EQ(a.unacked.size(), 2u);  // offsets 0 and 1 in flight
   ASSERT_TRUE(dispatcher_.Nack(1, a.unacked[0].delivery_id(), now_));  // 0 queued, 1 in flight
   FakeStream& b = Join(2, /*max_in_flight=*/100);
   dispatcher_.RemoveStream(1);
-  dispatcher_.Dispatch(now_);
+  Dispatch(dispatcher_);
   ASSERT_EQ(b.unacked.size(), 6u);
   for (int i = 0; i < 6; ++i) {
     EXPECT_EQ(b.unacked[i].offset(), i);
@@ -236,14 +244,14 @@ TEST_F(DispatcherTest, NacksComeBackBeforeLaterRecordsInOffsetOrder) {
   FakeStream& a = Join(1, /*max_in_flight=*/3);
   std::vector<Message> records = MakeRecords(6, 1);
   for (Message& m : records) dispatcher_.Add(std::move(m));
-  dispatcher_.Dispatch(now_);
+  Dispatch(dispatcher_);
   ASSERT_EQ(a.unacked.size(), 3u);  // offsets 0, 1, 2
   EXPECT_TRUE(dispatcher_.Nack(1, a.unacked[2].delivery_id(), now_));
   EXPECT_TRUE(dispatcher_.Nack(1, a.unacked[1].delivery_id(), now_));
   EXPECT_TRUE(dispatcher_.Ack(1, a.unacked[0].delivery_id(), now_).has_value());
   EXPECT_FALSE(dispatcher_.Nack(1, a.unacked[0].delivery_id(), now_)) << "acked: stale";
   a.unacked.clear();
-  dispatcher_.Dispatch(now_);
+  Dispatch(dispatcher_);
   ASSERT_EQ(a.unacked.size(), 3u);
   EXPECT_EQ(a.unacked[0].offset(), 1);
   EXPECT_EQ(a.unacked[0].delivery_attempt(), 2u);
@@ -273,7 +281,7 @@ TEST_F(DispatcherTest, NoneOrderingSendsToTheLeastLoadedStream) {
   none.AddStream(1, &a, 1000, now_);
   none.AddStream(2, &b, 1000, now_);
   for (Message& m : MakeRecords(100, 1)) none.Add(std::move(m));  // a single key
-  none.Dispatch(now_);
+  Dispatch(none);
   EXPECT_EQ(a.unacked.size(), 50u);
   EXPECT_EQ(b.unacked.size(), 50u);
 }
@@ -282,7 +290,7 @@ TEST_F(DispatcherTest, InactiveMeansHoldingRecordsWithoutAckSinceTheCutoff) {
   FakeStream& a = Join(1);
   Join(2);
   for (Message& m : MakeRecords(100, 10)) dispatcher_.Add(std::move(m));
-  dispatcher_.Dispatch(now_);
+  Dispatch(dispatcher_);
   now_ += absl::Seconds(10);
   ASSERT_TRUE(dispatcher_.Ack(1, a.unacked[0].delivery_id(), now_).has_value());
   const std::vector<uint64_t> inactive = dispatcher_.InactiveSince(now_ - absl::Seconds(5));
@@ -291,6 +299,28 @@ TEST_F(DispatcherTest, InactiveMeansHoldingRecordsWithoutAckSinceTheCutoff) {
   dispatcher_.AddStream(3, &idle, 10, now_ - absl::Hours(1));
   EXPECT_EQ(dispatcher_.InactiveSince(now_ + absl::Seconds(1)), std::vector<uint64_t>({1, 2}))
       << "a stream holding nothing is never inactive";
+}
+
+TEST_F(DispatcherTest, ScratchNackMaxInFlightOne) {
+  FakeStream& a = Join(1, /*max_in_flight=*/1);
+  for (Message& m : MakeRecords(5, 1)) dispatcher_.Add(std::move(m));
+  std::vector<std::pair<int64_t, uint32_t>> order;
+  int nacks = 0;
+  while (order.size() < 7) {
+    Dispatch(dispatcher_);
+    ASSERT_EQ(a.unacked.size(), 1u);
+    Record r = a.unacked[0];
+    a.unacked.clear();
+    order.emplace_back(r.offset(), r.delivery_attempt());
+    if (r.offset() == 1 && nacks < 2) {
+      ++nacks;
+      ASSERT_TRUE(dispatcher_.Nack(1, r.delivery_id(), now_));
+    } else {
+      ASSERT_TRUE(dispatcher_.Ack(1, r.delivery_id(), now_).has_value());
+    }
+  }
+  EXPECT_EQ(order, (std::vector<std::pair<int64_t, uint32_t>>{
+                       {0, 1}, {1, 1}, {1, 2}, {1, 3}, {2, 1}, {3, 1}, {4, 1}}));
 }
 
 }  // namespace

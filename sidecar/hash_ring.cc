@@ -1,7 +1,5 @@
 #include "sidecar/hash_ring.h"
 
-#include <algorithm>
-
 namespace kafka_sidecar::sidecar {
 namespace {
 
@@ -27,23 +25,23 @@ uint64_t HashRing::Hash(absl::string_view bytes, uint64_t seed) {
   return Mix(h);
 }
 
+uint64_t HashRing::Point(uint64_t member, int i) {
+  return Mix(Mix(member) + static_cast<uint64_t>(i) * 0x9e3779b97f4a7c15ULL);
+}
+
 void HashRing::Add(uint64_t member) {
-  for (int i = 0; i < virtual_nodes_; ++i) {
-    points_.emplace_back(Mix(Mix(member) + static_cast<uint64_t>(i) * 0x9e3779b97f4a7c15ULL),
-                         member);
-  }
-  std::sort(points_.begin(), points_.end());
+  for (int i = 0; i < virtual_nodes_; ++i) points_.insert_or_assign(Point(member, i), member);
 }
 
 void HashRing::Remove(uint64_t member) {
-  points_.erase(std::remove_if(points_.begin(), points_.end(),
-                               [member](const auto& point) { return point.second == member; }),
-                points_.end());
+  for (int i = 0; i < virtual_nodes_; ++i) {
+    auto it = points_.find(Point(member, i));
+    if (it != points_.end() && it->second == member) points_.erase(it);
+  }
 }
 
 uint64_t HashRing::Pick(uint64_t key_hash) const {
-  auto it = std::lower_bound(points_.begin(), points_.end(),
-                             std::make_pair(key_hash, uint64_t{0}));
+  auto it = points_.lower_bound(key_hash);
   if (it == points_.end()) it = points_.begin();
   return it->second;
 }

@@ -63,52 +63,118 @@ absl::Status Subscription::Start() {
 }
 
 bool Subscription::Attach(uint64_t stream_id, ConsumerStream* stream, uint32_t max_in_flight) {
-  absl::MutexLock lock(&mu_);
-  if (stopping_ || closed_) return false;
-  dispatcher_.AddStream(stream_id, stream, max_in_flight, clock_.Now());
-  metrics_.streams++;
-  if (!draining_) dispatcher_.Dispatch(clock_.Now());
+  bool send;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ || closed_) return false;
+    dispatcher_.AddStream(stream_id, stream, max_in_flight, clock_.Now());
+    metrics_.streams++;
+    send = Dispatch(clock_.Now());
+  }
+  if (send) SendOutbox();
   return true;
 }
 
 void Subscription::Detach(uint64_t stream_id) {
-  absl::MutexLock lock(&mu_);
-  if (dispatcher_.stream(stream_id) == nullptr) return;
-  RemoveStream(stream_id);
-  if (!draining_) dispatcher_.Dispatch(clock_.Now());
+  bool send;
+  {
+    absl::MutexLock lock(&mu_);
+    if (dispatcher_.stream(stream_id) == nullptr) return;
+    RemoveStream(stream_id);
+    send = Dispatch(clock_.Now());
+  }
+  if (send) SendOutbox();
 }
 
 void Subscription::RemoveStream(uint64_t stream_id) {
   dispatcher_.RemoveStream(stream_id);
+  // Batches not yet handed over stay unsent (their records went back with the stream's), and
+  // one being handed over right now finishes before the stream may go.
+  for (auto it = outbox_.begin(); it != outbox_.end();) {
+    it = it->stream_id == stream_id ? outbox_.erase(it) : it + 1;
+  }
+  auto handed_over = [this, stream_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return sending_to_ != stream_id;
+  };
+  mu_.Await(absl::Condition(&handed_over));
   metrics_.streams--;
   if (dispatcher_.empty()) empty_since_ = clock_.Now();
 }
 
-void Subscription::Ack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids) {
-  absl::MutexLock lock(&mu_);
-  const absl::Time now = clock_.Now();
-  for (uint64_t id : delivery_ids) {
-    if (std::optional<PartitionOffset> acked = dispatcher_.Ack(stream_id, id, now)) {
-      tracker_.Ack(acked->tp, acked->offset);
-      metrics_.records_acked++;
-    } else {
-      metrics_.unknown_acks++;
-    }
+bool Subscription::Dispatch(absl::Time now) {
+  if (!draining_) dispatcher_.Dispatch(now, outbox_);
+  MaybeWakePoller();
+  if (sending_ || outbox_.empty()) return false;
+  sending_ = true;
+  return true;
+}
+
+void Subscription::SendOutbox() {
+  // One thread at a time hands batches over, in the order they were made: batches of one
+  // stream must reach it in order. Others only queue theirs.
+  mu_.Lock();
+  while (!outbox_.empty()) {
+    Dispatcher::Outgoing next = std::move(outbox_.front());
+    outbox_.pop_front();
+    sending_to_ = next.stream_id;
+    mu_.Unlock();
+    next.stream->Send(std::move(next.batch));
+    mu_.Lock();
+    sending_to_ = 0;
   }
-  if (!draining_) dispatcher_.Dispatch(now);
+  sending_ = false;
+  mu_.Unlock();
+}
+
+void Subscription::MaybeWakePoller() {
+  if (poller_waits_for_room_ && Room() > 0) {
+    poller_waits_for_room_ = false;
+    consumer_->Wake();
+  }
+}
+
+size_t Subscription::Room() const {
+  const size_t buffered = dispatcher_.buffered();
+  if (buffered >= options_.max_buffered_records ||
+      dispatcher_.buffered_bytes() >= options_.max_buffered_bytes) {
+    return 0;
+  }
+  return std::min(kMaxPollRecords, options_.max_buffered_records - buffered);
+}
+
+void Subscription::Ack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids) {
+  bool send;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_.Now();
+    for (uint64_t id : delivery_ids) {
+      if (std::optional<PartitionOffset> acked = dispatcher_.Ack(stream_id, id, now)) {
+        tracker_.Ack(acked->tp, acked->offset);
+        metrics_.records_acked++;
+      } else {
+        metrics_.unknown_acks++;
+      }
+    }
+    send = Dispatch(now);
+  }
+  if (send) SendOutbox();
 }
 
 void Subscription::Nack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids) {
-  absl::MutexLock lock(&mu_);
-  const absl::Time now = clock_.Now();
-  for (uint64_t id : delivery_ids) {
-    if (dispatcher_.Nack(stream_id, id, now)) {
-      metrics_.records_nacked++;
-    } else {
-      metrics_.unknown_acks++;
+  bool send;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_.Now();
+    for (uint64_t id : delivery_ids) {
+      if (dispatcher_.Nack(stream_id, id, now)) {
+        metrics_.records_nacked++;
+      } else {
+        metrics_.unknown_acks++;
+      }
     }
+    send = Dispatch(now);
   }
-  if (!draining_) dispatcher_.Dispatch(now);
+  if (send) SendOutbox();
 }
 
 void Subscription::BeginDrain() {
@@ -200,28 +266,28 @@ void Subscription::PollLoop() {
   std::vector<Message> polled;
   polled.reserve(kMaxPollRecords);
   while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) break;
-    }
     polled.clear();
     size_t room;
     {
       absl::MutexLock lock(&mu_);
-      const size_t cap = std::max<size_t>(options_.max_buffered_records / 2, 1);
-      const size_t buffered = dispatcher_.buffered();
-      room = buffered >= cap ? 0 : std::min(kMaxPollRecords, cap - buffered);
+      if (stopping_) break;
+      room = Room();
+      // With no room, records stay in the client and only group events are served, until an
+      // ack or a leaving stream makes room (MaybeWakePoller).
+      poller_waits_for_room_ = room == 0;
     }
-    // With no room, records stay in the client (which stops fetching at its own limit) and
-    // only group events are served.
-    absl::Status status = consumer_->Poll(
-        room > 0 ? options_.poll_timeout : options_.full_poll_interval, room, polled);
+    absl::Status status = consumer_->Poll(options_.poll_timeout, room, polled);
     const size_t prefetched = consumer_->Prefetched();
     Plan plan;
+    bool send;
     {
       absl::MutexLock lock(&mu_);
+      poller_waits_for_room_ = false;
       plan = Step(polled, status, prefetched);
+      send = !sending_ && !outbox_.empty();
+      if (send) sending_ = true;
     }
+    if (send) SendOutbox();
     consumer_->Pause(plan.pause);
     consumer_->Resume(plan.resume);
     if (!plan.commit.empty()) {
@@ -255,6 +321,7 @@ void Subscription::PollLoop() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
     draining_ = true;
+    poller_waits_for_room_ = false;  // nobody wakes a consumer that is closing
     departure = departure_;
     commit = tracker_.Committable();
     EndStreams(end_status_.ok() ? absl::UnavailableError("the subscription was closed")
@@ -329,21 +396,29 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
     RemoveStream(id);
     metrics_.inactivity_drops++;
   }
-  if (!draining_) dispatcher_.Dispatch(now);
+  if (!draining_) dispatcher_.Dispatch(now, outbox_);
 
-  // Backpressure: too much waiting here pauses every partition (librdkafka drops what it
-  // prefetched for them); a quarter of it resumes them.
-  const size_t waiting = dispatcher_.buffered() + prefetched;
-  if (!paused_ && waiting >= options_.max_buffered_records) {
+  // Flow control. The poll takes whatever librdkafka has fetched while the subscription's
+  // queue has room, so librdkafka's own queue stays far below queued.min.messages: reaching
+  // it would stop fetching that partition for a fixed second (librdkafka 2.0.2 has no
+  // fetch.queue.backoff.ms), which on a backlog caps a subscription at about 100k records/s.
+  // Only an app that falls behind fills the queue: then every partition pauses (librdkafka
+  // drops what it prefetched for them and fetches it again on resume), and resumes at a
+  // quarter, which is still enough to keep the streams busy while fetching restarts.
+  const size_t buffered = dispatcher_.buffered();
+  const size_t bytes = dispatcher_.buffered_bytes();
+  if (!paused_ && Room() == 0) {
     paused_ = true;
     metrics_.pauses++;
     plan.pause.assign(assigned_.begin(), assigned_.end());
-    LOG(INFO) << "[" << options_.group << "] " << waiting << " records waiting: paused "
-              << plan.pause.size() << " partitions";
-  } else if (paused_ && waiting <= options_.max_buffered_records / 4) {
+    LOG(INFO) << "[" << options_.group << "] " << buffered << " records (" << bytes
+              << " bytes) waiting, " << prefetched << " prefetched: paused " << plan.pause.size()
+              << " partitions";
+  } else if (paused_ && buffered <= options_.max_buffered_records / 4 &&
+             bytes <= options_.max_buffered_bytes / 4) {
     paused_ = false;
     plan.resume.assign(assigned_.begin(), assigned_.end());
-    LOG(INFO) << "[" << options_.group << "] " << waiting << " records waiting: resumed "
+    LOG(INFO) << "[" << options_.group << "] " << buffered << " records waiting: resumed "
               << plan.resume.size() << " partitions";
   }
   if (paused_) {

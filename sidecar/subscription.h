@@ -2,6 +2,7 @@
 #define KAFKA_SIDECAR_SIDECAR_SUBSCRIPTION_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,19 +49,19 @@ struct SubscriptionOptions {
   // How often acked offsets are committed; failed commits back off from here.
   absl::Duration commit_interval = absl::Seconds(1);
   absl::Duration max_commit_backoff = absl::Seconds(30);
-  // Records waiting in the sidecar (fetched, not in flight: the subscription's queues plus the
-  // client's prefetch) at which the partitions are paused; they resume at a quarter of it.
-  // The subscription's own queues hold at most half of it.
+  // Records (and bytes of them) fetched and waiting in the subscription's queues, not yet in
+  // flight, at which every partition is paused; they resume at a quarter of it. The client's
+  // own prefetch is drained into these queues as long as they have room.
   size_t max_buffered_records = 100000;
+  size_t max_buffered_bytes = size_t{64} << 20;
   // How records are spread over the streams, and the size of one RecordBatch message.
   Dispatcher::Options dispatch;
   // A stream holding in-flight records that sends no ack or nack for this long is ended
   // (DEADLINE_EXCEEDED) and its records go to the other streams.
   absl::Duration inactivity_timeout = absl::Seconds(60);
-  // How long one poll of Kafka may wait for records; and, while the subscription's queues are
-  // full, how often it looks for room.
+  // How long one poll of Kafka waits when nothing comes (records, group events, and room in
+  // the queues each end the wait at once): the resolution of the timers below.
   absl::Duration poll_timeout = absl::Milliseconds(100);
-  absl::Duration full_poll_interval = absl::Milliseconds(5);
   // Kafka unreachable this long ends the subscription's streams with UNAVAILABLE. Without
   // records or commits for a tenth of it, the subscription asks Kafka for metadata to know.
   absl::Duration kafka_unavailable_timeout = absl::Seconds(60);
@@ -79,8 +80,10 @@ struct SubscriptionOptions {
 // Ordering and handoffs between streams: see Dispatcher.
 //
 // Threads: Attach, Detach, Ack, Nack and Close may be called from any thread; the consumer
-// is used only by the poll thread. One mutex guards the state; streams are called with it
-// held (see ConsumerStream).
+// is used only by the poll thread (others only Wake it). One mutex guards the state. Batches
+// are made under it and handed to the streams after it is released, by one thread at a time
+// (the one that finds the outbox idle), so gRPC's serialization never runs under the lock;
+// End is called with it held (see ConsumerStream).
 class Subscription final : private broker::RebalanceListener {
  public:
   Subscription(SubscriptionOptions options, std::unique_ptr<broker::GroupConsumer> consumer,
@@ -148,8 +151,18 @@ class Subscription final : private broker::RebalanceListener {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCommitted(const absl::Status& status, const std::vector<broker::PartitionOffset>& offsets);
 
-  // Removes a stream (its records go to the others) and keeps the gauges right.
+  // Removes a stream (its records go to the others) and keeps the gauges right. Waits while
+  // a batch is being handed to it.
   void RemoveStream(uint64_t stream_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes batches for the streams; true when the caller is to send them (SendOutbox) once it
+  // has released the lock.
+  bool Dispatch(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands the outbox's batches to their streams until it is empty.
+  void SendOutbox() ABSL_LOCKS_EXCLUDED(mu_);
+  // Records the next poll may take: none when the queues are full.
+  size_t Room() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the poll thread's wait for room once there is some.
+  void MaybeWakePoller() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends every stream with `status` and forgets them.
   void EndStreams(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -164,6 +177,13 @@ class Subscription final : private broker::RebalanceListener {
   mutable absl::Mutex mu_;
   broker::OffsetTracker tracker_ ABSL_GUARDED_BY(mu_);
   Dispatcher dispatcher_ ABSL_GUARDED_BY(mu_);
+  // Batches made and not yet handed to their streams; sending_ while a thread hands them
+  // over, sending_to_ the stream it is handing one to right now (0: none).
+  std::deque<Dispatcher::Outgoing> outbox_ ABSL_GUARDED_BY(mu_);
+  bool sending_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t sending_to_ ABSL_GUARDED_BY(mu_) = 0;
+  // The poll thread waits for events only, until an ack makes room.
+  bool poller_waits_for_room_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_set<broker::TopicPartition> assigned_ ABSL_GUARDED_BY(mu_);
   // Per assigned partition: the first offset fetched since it was assigned (where the group's
   // commit stood), and the log end offset librdkafka last saw. For the lag.
