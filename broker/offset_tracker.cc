@@ -6,6 +6,7 @@ namespace kafka_sidecar::broker {
 
 bool PartitionOffsets::Track(int64_t offset) {
   if (next_.has_value() && offset < *next_) return false;
+  if (!first_.has_value()) first_ = offset;
   window_.push_back({offset, false});
   next_ = offset + 1;
   ++unacked_;
@@ -13,8 +14,11 @@ bool PartitionOffsets::Track(int64_t offset) {
 }
 
 bool PartitionOffsets::Ack(int64_t offset) {
-  auto it = std::lower_bound(window_.begin(), window_.end(), offset,
-                             [](const Entry& e, int64_t o) { return e.offset < o; });
+  // Acks come mostly in offset order: the front first.
+  auto it = !window_.empty() && window_.front().offset == offset
+                ? window_.begin()
+                : std::lower_bound(window_.begin(), window_.end(), offset,
+                                   [](const Entry& e, int64_t o) { return e.offset < o; });
   if (it == window_.end() || it->offset != offset || it->acked) return false;
   it->acked = true;
   --unacked_;
@@ -29,16 +33,35 @@ std::optional<int64_t> PartitionOffsets::Committable() const {
 
 void OffsetTracker::Add(const TopicPartition& tp) { partitions_.try_emplace(tp); }
 
-void OffsetTracker::Remove(const TopicPartition& tp) { partitions_.erase(tp); }
+void OffsetTracker::Remove(const TopicPartition& tp) {
+  last_tp_ = nullptr;
+  last_ = nullptr;
+  partitions_.erase(tp);
+}
+
+OffsetTracker::State* OffsetTracker::Find(const TopicPartition& tp) {
+  if (last_ != nullptr && *last_tp_ == tp) return last_;
+  auto it = partitions_.find(tp);
+  if (it == partitions_.end()) return nullptr;
+  last_tp_ = &it->first;
+  last_ = &it->second;
+  return last_;
+}
 
 bool OffsetTracker::Track(const TopicPartition& tp, int64_t offset) {
-  auto it = partitions_.find(tp);
-  return it != partitions_.end() && it->second.offsets.Track(offset);
+  State* state = Find(tp);
+  return state != nullptr && state->offsets.Track(offset);
 }
 
 bool OffsetTracker::Ack(const TopicPartition& tp, int64_t offset) {
+  State* state = Find(tp);
+  return state != nullptr && state->offsets.Ack(offset);
+}
+
+std::optional<int64_t> OffsetTracker::FirstTracked(const TopicPartition& tp) const {
   auto it = partitions_.find(tp);
-  return it != partitions_.end() && it->second.offsets.Ack(offset);
+  if (it == partitions_.end()) return std::nullopt;
+  return it->second.offsets.first();
 }
 
 std::optional<PartitionOffset> OffsetTracker::Committable(const TopicPartition& tp) const {

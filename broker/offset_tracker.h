@@ -6,7 +6,7 @@
 #include <optional>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "broker/topic_partition.h"
 
 namespace kafka_sidecar::broker {
@@ -32,6 +32,9 @@ class PartitionOffsets {
   // Tracked offsets not yet acked.
   size_t unacked() const { return unacked_; }
 
+  // The first offset ever tracked (where fetching started), if any.
+  std::optional<int64_t> first() const { return first_; }
+
  private:
   struct Entry {
     int64_t offset;
@@ -41,6 +44,7 @@ class PartitionOffsets {
   // forms, so the front is always unacked (or the deque is empty).
   std::deque<Entry> window_;
   std::optional<int64_t> next_;  // one past the highest offset tracked
+  std::optional<int64_t> first_;
   size_t unacked_ = 0;
 };
 
@@ -67,6 +71,8 @@ class OffsetTracker {
 
   // The last confirmed commit of `tp`, if any since it was added.
   std::optional<int64_t> Committed(const TopicPartition& tp) const;
+  // Where fetching `tp` started since it was added (the group's commit then), if known.
+  std::optional<int64_t> FirstTracked(const TopicPartition& tp) const;
 
   // Tracked and not acked, over all partitions.
   size_t unacked() const;
@@ -76,7 +82,14 @@ class OffsetTracker {
     PartitionOffsets offsets;
     std::optional<int64_t> committed;
   };
-  absl::flat_hash_map<TopicPartition, State> partitions_;
+  // The state of `tp`, or nullptr. Records and acks come in runs of one partition: the last
+  // one found is checked first, which saves hashing the topic name for most of them.
+  State* Find(const TopicPartition& tp);
+
+  // Node map: states keep their address, so `last_` stays valid until its partition goes.
+  absl::node_hash_map<TopicPartition, State> partitions_;
+  const TopicPartition* last_tp_ = nullptr;
+  State* last_ = nullptr;
 };
 
 }  // namespace kafka_sidecar::broker

@@ -301,7 +301,7 @@ TEST_F(DispatcherTest, InactiveMeansHoldingRecordsWithoutAckSinceTheCutoff) {
       << "a stream holding nothing is never inactive";
 }
 
-TEST_F(DispatcherTest, ScratchNackMaxInFlightOne) {
+TEST_F(DispatcherTest, ANackedRecordGoesOutAgainBeforeLaterOnesWithOneInFlight) {
   FakeStream& a = Join(1, /*max_in_flight=*/1);
   for (Message& m : MakeRecords(5, 1)) dispatcher_.Add(std::move(m));
   std::vector<std::pair<int64_t, uint32_t>> order;

@@ -147,13 +147,16 @@ void Subscription::Ack(uint64_t stream_id, absl::Span<const uint64_t> delivery_i
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = clock_.Now();
+    int64_t acked_count = 0;
     for (uint64_t id : delivery_ids) {
       if (std::optional<PartitionOffset> acked = dispatcher_.Ack(stream_id, id, now)) {
         tracker_.Ack(acked->tp, acked->offset);
-        metrics_.records_acked++;
-      } else {
-        metrics_.unknown_acks++;
+        ++acked_count;
       }
+    }
+    metrics_.records_acked += acked_count;
+    if (static_cast<size_t>(acked_count) < delivery_ids.size()) {
+      metrics_.unknown_acks += static_cast<int64_t>(delivery_ids.size()) - acked_count;
     }
     send = Dispatch(now);
   }
@@ -198,8 +201,12 @@ void Subscription::Stop(absl::Duration grace, const absl::Status& status,
     return dispatcher_.in_flight() == 0;
   };
   mu_.AwaitWithTimeout(absl::Condition(&all_acked), grace);
+  if (stopping_) return;  // the poll thread stopped by itself meanwhile
   stopping_ = true;
   if (end_status_.ok()) end_status_ = status;
+  // The poll thread checks stopping_ once its poll returns: now. (It keeps the consumer until
+  // it has seen stopping_, which only this lock's holder sets.)
+  consumer_->Wake();
 }
 
 void Subscription::Join() {
@@ -240,7 +247,6 @@ void Subscription::OnRevoked(const std::vector<TopicPartition>& partitions, bool
         commit.push_back(*offset);
       }
       tracker_.Remove(tp);
-      fetched_from_.erase(tp);
       high_watermarks_.erase(tp);
       assigned_.erase(tp);
     }
@@ -355,7 +361,6 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
   for (Message& m : polled) {
     // Records of partitions revoked meanwhile, and re-fetched ones, are not taken.
     if (!tracker_.Track(m.tp, m.offset)) continue;
-    fetched_from_.try_emplace(m.tp, m.offset);
     dispatcher_.Add(std::move(m));
   }
   if (!polled.empty()) last_contact_ = now;
@@ -485,10 +490,7 @@ SubscriptionStats Subscription::Stats() const {
   stats.paused_partitions = paused_ ? assigned_.size() : 0;
   for (const auto& [tp, high] : high_watermarks_) {
     std::optional<int64_t> committed = tracker_.Committed(tp);
-    if (!committed.has_value()) {
-      auto from = fetched_from_.find(tp);
-      if (from != fetched_from_.end()) committed = from->second;
-    }
+    if (!committed.has_value()) committed = tracker_.FirstTracked(tp);
     if (committed.has_value()) stats.lag.emplace_back(tp, std::max<int64_t>(high - *committed, 0));
   }
   return stats;

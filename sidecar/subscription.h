@@ -185,9 +185,8 @@ class Subscription final : private broker::RebalanceListener {
   // The poll thread waits for events only, until an ack makes room.
   bool poller_waits_for_room_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_set<broker::TopicPartition> assigned_ ABSL_GUARDED_BY(mu_);
-  // Per assigned partition: the first offset fetched since it was assigned (where the group's
-  // commit stood), and the log end offset librdkafka last saw. For the lag.
-  absl::flat_hash_map<broker::TopicPartition, int64_t> fetched_from_ ABSL_GUARDED_BY(mu_);
+  // Per assigned partition: the log end offset librdkafka last saw. For the lag (from the last
+  // commit, or from where fetching started).
   absl::flat_hash_map<broker::TopicPartition, int64_t> high_watermarks_ ABSL_GUARDED_BY(mu_);
   absl::Time next_watermarks_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool paused_ ABSL_GUARDED_BY(mu_) = false;

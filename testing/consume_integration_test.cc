@@ -2,6 +2,7 @@
 // sidecar (gRPC server, subscriptions, librdkafka consumer) by a real gRPC client, against the
 // embedded Kafka cluster. Committed offsets are read back by a plain client.
 
+#include <glog/logging.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
@@ -11,10 +12,12 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "testing/consume_client.h"
 #include "testing/kafka_test_client.h"
 #include "testing/sidecar_harness.h"
@@ -201,6 +204,35 @@ TEST_F(ConsumeIntegrationTest, FailedCommitsAreRetriedAndNothingIsLost) {
   EXPECT_EQ(AwaitCommitted("retriers", "retry", ends), ends);
   // The log end is committed although the first commits failed: the retries carried it.
   EXPECT_GE(harness_->consume_metrics().commits_failed.load(), 1);
+}
+
+TEST_F(ConsumeIntegrationTest, ALoneRecordGoesOutWithoutWaitingForABatchOrATimer) {
+  // A poll that waited for a full batch, or for its timeout, would hold a lone record (and the
+  // group's rebalance) for the whole minute; the deadlines below are far shorter.
+  SidecarHarness::Options options;
+  options.config.consumer_poll_timeout = absl::Seconds(60);
+  StartSidecar(std::move(options));
+  CreateAndFill("quiet", 0, /*partitions=*/2);
+  auto client = Open();
+  ASSERT_TRUE(client->Subscribe("listeners", {"quiet"}));
+  for (int i = 0; i < 3; ++i) {
+    const absl::Time sent = absl::Now();
+    ASSERT_TRUE(ProduceDirect(harness_->bootstrap(), "quiet", 1, 10, /*partition=*/i % 2).ok());
+    std::optional<kafka_sidecar::v1::RecordBatch> batch;
+    absl::Notification arrived;
+    std::thread reader([&] {
+      batch = client->Next();
+      arrived.Notify();
+    });
+    const bool in_time = arrived.WaitForNotificationWithTimeout(absl::Seconds(20));
+    if (!in_time) client->Cancel();  // ends the read
+    reader.join();
+    ASSERT_TRUE(in_time) << "record " << i << " did not come within 20 s";
+    ASSERT_TRUE(batch.has_value());
+    ASSERT_EQ(batch->records_size(), 1);
+    ASSERT_TRUE(client->Ack({batch->records(0).delivery_id()}));
+    LOG(INFO) << "record " << i << " arrived after " << absl::Now() - sent;
+  }
 }
 
 TEST_F(ConsumeIntegrationTest, NackRedeliversBeforeLaterRecordsOfTheKey) {
