@@ -19,11 +19,11 @@ ConsumeReactor::ConsumeReactor(SubscriptionRegistry& registry, uint32_t max_in_f
   Pump();
 }
 
-void ConsumeReactor::Send(kafka_sidecar::v1::RecordBatch batch) {
+void ConsumeReactor::Send(ArenaResponse records) {
   {
     absl::MutexLock lock(&mu_);
     if (end_.has_value()) return;
-    *outbox_.emplace_back().mutable_records() = std::move(batch);
+    outbox_.push_back(std::move(records));
   }
   Pump();
 }
@@ -113,7 +113,9 @@ absl::Status ConsumeReactor::Subscribe(const kafka_sidecar::v1::Subscribe& subsc
   {
     // Subscribed goes out before any record the subscription sends on Attach.
     absl::MutexLock lock(&mu_);
-    outbox_.emplace_back().mutable_subscribed()->set_stream_id(absl::StrCat(stream_id_));
+    ArenaResponse subscribed;
+    subscribed->mutable_subscribed()->set_stream_id(absl::StrCat(stream_id_));
+    outbox_.push_back(std::move(subscribed));
   }
   absl::StatusOr<std::shared_ptr<Subscription>> subscription =
       registry_.Attach(subscribe.group(), topics, stream_id_, this, max_in_flight);
@@ -181,7 +183,7 @@ void ConsumeReactor::Pump() {
         return;
       }
     }
-    if (actions.write) StartWrite(&writing_);
+    if (actions.write) StartWrite(writing_.get());
     if (actions.read) StartRead(&request_);
     if (actions.finish) {
       Finish(actions.finish_status);  // OnDone may delete this from here on

@@ -35,7 +35,7 @@ class ConsumeReactor final
   ConsumeReactor(SubscriptionRegistry& registry, uint32_t max_in_flight_cap);
 
   // ConsumerStream.
-  void Send(kafka_sidecar::v1::RecordBatch batch) override;
+  void Send(ArenaResponse records) override;
   void End(const absl::Status& status) override;
 
  private:
@@ -67,7 +67,7 @@ class ConsumeReactor final
   // Touched only in OnReadDone (one at a time) and OnDone (after every reaction).
   std::shared_ptr<Subscription> subscription_;
   // The response gRPC is writing; set by Pump.
-  kafka_sidecar::v1::ConsumeResponse writing_;
+  ArenaResponse writing_;
 
   absl::Mutex mu_;
   bool pumping_ ABSL_GUARDED_BY(mu_) = false;
@@ -76,7 +76,7 @@ class ConsumeReactor final
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<absl::Status> end_ ABSL_GUARDED_BY(mu_);
-  std::deque<kafka_sidecar::v1::ConsumeResponse> outbox_ ABSL_GUARDED_BY(mu_);
+  std::deque<ArenaResponse> outbox_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kafka_sidecar::sidecar

@@ -406,10 +406,16 @@ Dispatcher::Pending* Dispatcher::PeekNext(Stream& stream, Route*& route) {
 }
 
 bool Dispatcher::FillBatch(uint64_t id, Stream& s, absl::Time now, std::deque<Outgoing>& out) {
-  if (s.in_flight.empty()) s.last_activity = now;  // the silence clock starts now
-  kafka_sidecar::v1::RecordBatch batch;
-  size_t bytes = 0;
   Route* route = nullptr;
+  if (PeekNext(s, route) == nullptr) return false;
+  if (s.in_flight.empty()) s.last_activity = now;  // the silence clock starts now
+  const size_t expected = std::min({static_cast<size_t>(s.max_in_flight - s.in_flight.size()),
+                                    options_.max_batch_records, buffered_});
+  ArenaResponse response(
+      std::min(options_.max_batch_bytes, expected * (buffered_bytes_ / std::max<size_t>(buffered_, 1))));
+  kafka_sidecar::v1::RecordBatch& batch = *response->mutable_records();
+  batch.mutable_records()->Reserve(static_cast<int>(expected));
+  size_t bytes = 0;
   int64_t redelivered = 0;
   while (s.in_flight.size() < s.max_in_flight &&
          static_cast<size_t>(batch.records_size()) < options_.max_batch_records) {
@@ -431,10 +437,9 @@ bool Dispatcher::FillBatch(uint64_t id, Stream& s, absl::Time now, std::deque<Ou
     if (pending.attempt > 1) ++redelivered;
     s.in_flight.emplace(delivery_id, std::move(pending));
   }
-  if (batch.records_size() == 0) return false;
   metrics_.records_delivered += batch.records_size();
   if (redelivered > 0) metrics_.records_redelivered += redelivered;
-  out.push_back({id, s.stream, std::move(batch)});
+  out.push_back({id, s.stream, std::move(response)});
   return true;
 }
 

@@ -53,7 +53,7 @@ class Dispatcher {
   struct Outgoing {
     uint64_t stream_id;
     ConsumerStream* stream;
-    kafka_sidecar::v1::RecordBatch batch;
+    ArenaResponse records;
   };
 
   Dispatcher(Options options, ConsumeMetrics& metrics);

@@ -24,8 +24,8 @@ constexpr int kPartitions = 6;
 // An app stream that keeps what it was sent until the test acks it.
 class FakeStream final : public ConsumerStream {
  public:
-  void Send(kafka_sidecar::v1::RecordBatch batch) override {
-    for (Record& record : *batch.mutable_records()) unacked.push_back(std::move(record));
+  void Send(ArenaResponse response) override {
+    for (const Record& record : response->records().records()) unacked.push_back(record);
   }
   void End(const absl::Status& status) override { ended = status; }
 
@@ -137,7 +137,7 @@ class DispatcherTest : public ::testing::Test {
   void Dispatch(Dispatcher& dispatcher) {
     std::deque<Dispatcher::Outgoing> out;
     dispatcher.Dispatch(now_, out);
-    for (Dispatcher::Outgoing& batch : out) batch.stream->Send(std::move(batch.batch));
+    for (Dispatcher::Outgoing& batch : out) batch.stream->Send(std::move(batch.records));
   }
 
   ConsumeMetrics metrics_;

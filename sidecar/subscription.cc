@@ -118,7 +118,7 @@ void Subscription::SendOutbox() {
     outbox_.pop_front();
     sending_to_ = next.stream_id;
     mu_.Unlock();
-    next.stream->Send(std::move(next.batch));
+    next.stream->Send(std::move(next.records));
     mu_.Lock();
     sending_to_ = 0;
   }
