@@ -1,6 +1,7 @@
 #ifndef KAFKA_SIDECAR_BROKER_PRODUCER_H_
 #define KAFKA_SIDECAR_BROKER_PRODUCER_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 
@@ -38,6 +39,20 @@ struct DeliveryReport {
 // Runs exactly once per produced record.
 using DeliveryCallback = absl::AnyInvocable<void(const DeliveryReport& report) &&>;
 
+// Receives the delivery reports of the records of one Producer::ProduceBatch call: one object
+// for many records, instead of a DeliveryCallback (and its allocation) per record.
+class BatchDeliverySink {
+ public:
+  // Runs exactly once for each record of the batch, with the record's index in the span given
+  // to ProduceBatch: inline, before ProduceBatch returns, for a record rejected at once, and
+  // otherwise later on a producer thread. Reports of different records of one batch may run
+  // concurrently (an inline rejection while a producer thread reports an earlier record).
+  virtual void OnDelivery(size_t index, const DeliveryReport& report) = 0;
+
+ protected:
+  ~BatchDeliverySink() = default;
+};
+
 // Writes records to Kafka. Thread-safe: any thread may call any method.
 class Producer {
  public:
@@ -50,6 +65,18 @@ class Producer {
   // or the reason it failed (NOT_FOUND for a missing topic, UNAVAILABLE when Kafka could not be
   // reached before the message timeout). Callers must not hold locks that `done` takes.
   virtual void Produce(const RecordView& record, DeliveryCallback done) = 0;
+
+  // Hands every record of `records` to Kafka, in order, as Produce does one, and reports each
+  // to `sink` (same outcomes, same threads). `sink` must stay valid until it has received every
+  // report; with no records it receives none. Records may each name their own topic and
+  // partition. The default calls Produce per record; implementations override it to save the
+  // per-record callback.
+  virtual void ProduceBatch(absl::Span<const RecordView> records, BatchDeliverySink& sink) {
+    for (size_t i = 0; i < records.size(); ++i) {
+      // Two words: AnyInvocable keeps them inline, with no allocation.
+      Produce(records[i], [&sink, i](const DeliveryReport& report) { sink.OnDelivery(i, report); });
+    }
+  }
 
   // Waits up to `timeout` for Kafka to acknowledge every record handed over so far. Records
   // still waiting then fail with UNAVAILABLE. When Drain returns, every DeliveryCallback of

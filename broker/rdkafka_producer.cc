@@ -2,27 +2,26 @@
 
 #include <glog/logging.h>
 
+#include <array>
 #include <utility>
 
-#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "broker/rdkafka_status.h"
 
 namespace kafka_sidecar::broker {
 namespace {
 
-std::string RecordContext(absl::string_view topic, int32_t partition) {
-  if (partition < 0) return absl::StrCat("topic '", topic, "'");
-  return absl::StrCat("topic '", topic, "' partition ", partition);
-}
-
-// Turns librdkafka's outcome for one record into a report with a message a user can act on.
+// Turns librdkafka's outcome for one record into a report; on failure with a message a user can
+// act on. `topic` is read only on failure. Success builds no string.
 DeliveryReport MakeReport(rd_kafka_resp_err_t err, absl::string_view topic, int32_t partition,
                           int64_t offset) {
   DeliveryReport report;
   report.partition = partition;
   report.offset = offset;
-  std::string context = RecordContext(topic, partition);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return report;
+  std::string context = partition < 0
+                            ? absl::StrCat("topic '", topic, "'")
+                            : absl::StrCat("topic '", topic, "' partition ", partition);
   switch (err) {
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
@@ -49,12 +48,69 @@ DeliveryReport MakeReport(rd_kafka_resp_err_t err, absl::string_view topic, int3
   return report;
 }
 
-// Each record carries its callback as librdkafka's per-message opaque.
+// What each record's per-message opaque points at: where its one report goes.
+class Delivery {
+ public:
+  // Runs exactly once; may free this.
+  virtual void Deliver(const DeliveryReport& report) = 0;
+
+ protected:
+  ~Delivery() = default;
+};
+
+// A record produced on its own, with its callback.
+class CallbackDelivery final : public Delivery {
+ public:
+  explicit CallbackDelivery(DeliveryCallback done) : done_(std::move(done)) {}
+  void Deliver(const DeliveryReport& report) override {
+    std::move(done_)(report);
+    delete this;
+  }
+
+ private:
+  DeliveryCallback done_;
+};
+
+// The records of one ProduceBatch: one slot each, allocated together; the last report frees
+// them.
+class BatchDelivery {
+ public:
+  class Slot final : public Delivery {
+   public:
+    void Deliver(const DeliveryReport& report) override {
+      // The sink may be gone once it has its last report; the batch lives until its own.
+      BatchDelivery* batch = batch_;
+      batch->sink_.OnDelivery(index_, report);
+      if (batch->remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete batch;
+    }
+
+   private:
+    friend class BatchDelivery;
+    BatchDelivery* batch_ = nullptr;
+    size_t index_ = 0;
+  };
+
+  BatchDelivery(size_t count, BatchDeliverySink& sink)
+      : sink_(sink), remaining_(count), slots_(new Slot[count]) {
+    for (size_t i = 0; i < count; ++i) {
+      slots_[i].batch_ = this;
+      slots_[i].index_ = i;
+    }
+  }
+  Slot& slot(size_t index) { return slots_[index]; }
+
+ private:
+  BatchDeliverySink& sink_;
+  std::atomic<size_t> remaining_;
+  const std::unique_ptr<Slot[]> slots_;
+};
+
 void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
-  auto* done = static_cast<DeliveryCallback*>(message->_private);
-  const char* topic = message->rkt != nullptr ? rd_kafka_topic_name(message->rkt) : "";
-  std::move (*done)(MakeReport(message->err, topic, message->partition, message->offset));
-  delete done;
+  const char* topic = message->err != RD_KAFKA_RESP_ERR_NO_ERROR && message->rkt != nullptr
+                          ? rd_kafka_topic_name(message->rkt)
+                          : "";
+  static_cast<Delivery*>(message->_private)
+      ->Deliver(MakeReport(message->err, topic, message->partition, message->offset));
 }
 
 }  // namespace
@@ -84,6 +140,9 @@ RdKafkaProducer::~RdKafkaProducer() {
   Drain(absl::ZeroDuration()).IgnoreError();
   stop_ = true;
   poller_.join();
+  absl::MutexLock lock(&topics_mu_);
+  for (const auto& [name, rkt] : topics_) rd_kafka_topic_destroy(rkt);
+  topics_.clear();
 }
 
 absl::Status RdKafkaProducer::CheckReachable(absl::Duration timeout) {
@@ -95,16 +154,42 @@ void RdKafkaProducer::PollLoop() {
   while (!stop_) rd_kafka_poll(rk_.get(), timeout_ms);
 }
 
-void RdKafkaProducer::Produce(const RecordView& record, DeliveryCallback done) {
-  absl::InlinedVector<rd_kafka_vu_t, 8> vus;
-  auto add = [&vus](rd_kafka_vtype_t type) -> rd_kafka_vu_t& {
-    rd_kafka_vu_t& vu = vus.emplace_back();
+RdKafkaProducer::TopicRef RdKafkaProducer::Topic(absl::string_view name) {
+  {
+    absl::ReaderMutexLock lock(&topics_mu_);
+    auto it = topics_.find(name);
+    if (it != topics_.end()) return {it->second};
+  }
+  absl::MutexLock lock(&topics_mu_);
+  auto it = topics_.find(name);
+  if (it != topics_.end()) return {it->second};
+  // The name must be NUL-terminated for librdkafka.
+  std::string key(name);
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), key.c_str(), nullptr);
+  if (rkt == nullptr) {
+    const rd_kafka_resp_err_t err = rd_kafka_last_error();
+    return {nullptr, false,
+            err != RD_KAFKA_RESP_ERR_NO_ERROR ? err : RD_KAFKA_RESP_ERR__INVALID_ARG};
+  }
+  if (topics_.size() >= kMaxCachedTopics) return {rkt, true};
+  topics_.emplace(std::move(key), rkt);
+  return {rkt};
+}
+
+void RdKafkaProducer::Release(const TopicRef& topic) {
+  if (topic.owned) rd_kafka_topic_destroy(topic.rkt);
+}
+
+rd_kafka_resp_err_t RdKafkaProducer::Enqueue(const RecordView& record, rd_kafka_topic_t* rkt,
+                                             void* opaque) {
+  std::array<rd_kafka_vu_t, 7> vus;
+  size_t n = 0;
+  auto add = [&vus, &n](rd_kafka_vtype_t type) -> rd_kafka_vu_t& {
+    rd_kafka_vu_t& vu = vus[n++];
     vu.vtype = type;
     return vu;
   };
-  // The topic name must be NUL-terminated for librdkafka.
-  const std::string topic(record.topic);
-  add(RD_KAFKA_VTYPE_TOPIC).u.cstr = topic.c_str();
+  add(RD_KAFKA_VTYPE_RKT).u.rkt = rkt;
   add(RD_KAFKA_VTYPE_MSGFLAGS).u.i = RD_KAFKA_MSG_F_COPY;
   rd_kafka_vu_t& value = add(RD_KAFKA_VTYPE_VALUE);
   value.u.mem.ptr = const_cast<char*>(record.value.data());
@@ -116,26 +201,66 @@ void RdKafkaProducer::Produce(const RecordView& record, DeliveryCallback done) {
     key.u.mem.size = record.key->size();
   }
   if (record.partition.has_value()) add(RD_KAFKA_VTYPE_PARTITION).u.i32 = *record.partition;
-  // Header names must be NUL-terminated: copies live until produceva returns (librdkafka
-  // copies headers). reserve() keeps their c_str() pointers stable.
-  absl::InlinedVector<std::string, 4> header_names;
-  header_names.reserve(record.headers.size());
-  for (const HeaderView& header : record.headers) {
-    rd_kafka_vu_t& vu = add(RD_KAFKA_VTYPE_HEADER);
-    vu.u.header.name = header_names.emplace_back(header.key).c_str();
-    vu.u.header.val = header.value.data();
-    vu.u.header.size = static_cast<ssize_t>(header.value.size());
+  // A headers list takes names with their length (VTYPE_HEADER would need NUL-terminated
+  // copies). The message owns the list once produceva succeeds; on failure it stays ours.
+  rd_kafka_headers_t* headers = nullptr;
+  if (!record.headers.empty()) {
+    headers = rd_kafka_headers_new(record.headers.size());
+    for (const HeaderView& header : record.headers) {
+      rd_kafka_header_add(headers, header.key.data(), static_cast<ssize_t>(header.key.size()),
+                          header.value.data(), static_cast<ssize_t>(header.value.size()));
+    }
+    add(RD_KAFKA_VTYPE_HEADERS).u.headers = headers;
   }
-
-  auto* opaque = new DeliveryCallback(std::move(done));
   add(RD_KAFKA_VTYPE_OPAQUE).u.ptr = opaque;
-  rd_kafka_error_t* error = rd_kafka_produceva(rk_.get(), vus.data(), vus.size());
-  if (error != nullptr) {
-    const rd_kafka_resp_err_t err = rd_kafka_error_code(error);
-    rd_kafka_error_destroy(error);
-    std::move (*opaque)(MakeReport(err, record.topic, record.partition.value_or(-1), -1));
-    delete opaque;
+  rd_kafka_error_t* error = rd_kafka_produceva(rk_.get(), vus.data(), n);
+  if (error == nullptr) return RD_KAFKA_RESP_ERR_NO_ERROR;
+  const rd_kafka_resp_err_t err = rd_kafka_error_code(error);
+  rd_kafka_error_destroy(error);
+  if (headers != nullptr) rd_kafka_headers_destroy(headers);
+  return err;
+}
+
+void RdKafkaProducer::Produce(const RecordView& record, DeliveryCallback done) {
+  const TopicRef topic = Topic(record.topic);
+  const int32_t partition = record.partition.value_or(-1);
+  if (topic.rkt == nullptr) {
+    std::move(done)(MakeReport(topic.err, record.topic, partition, -1));
+    return;
   }
+  auto* delivery = new CallbackDelivery(std::move(done));
+  const rd_kafka_resp_err_t err = Enqueue(record, topic.rkt, static_cast<Delivery*>(delivery));
+  Release(topic);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    delivery->Deliver(MakeReport(err, record.topic, partition, -1));
+  }
+}
+
+void RdKafkaProducer::ProduceBatch(absl::Span<const RecordView> records,
+                                   BatchDeliverySink& sink) {
+  if (records.empty()) return;
+  // Freed by the last report, which may run before this loop ends: after handing over the
+  // last record, touch nothing of it.
+  auto* batch = new BatchDelivery(records.size(), sink);
+  // Records of a batch mostly share a topic: look it up once per run of equal names.
+  TopicRef topic;
+  absl::string_view topic_name;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const RecordView& record = records[i];
+    if (i == 0 || record.topic != topic_name) {
+      Release(topic);
+      topic = Topic(record.topic);
+      topic_name = record.topic;
+    }
+    BatchDelivery::Slot& slot = batch->slot(i);
+    const rd_kafka_resp_err_t err =
+        topic.rkt == nullptr ? topic.err
+                             : Enqueue(record, topic.rkt, static_cast<Delivery*>(&slot));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      slot.Deliver(MakeReport(err, record.topic, record.partition.value_or(-1), -1));
+    }
+  }
+  Release(topic);
 }
 
 absl::Status RdKafkaProducer::Drain(absl::Duration timeout) {

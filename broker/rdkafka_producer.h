@@ -1,12 +1,17 @@
 #ifndef KAFKA_SIDECAR_BROKER_RDKAFKA_PRODUCER_H_
 #define KAFKA_SIDECAR_BROKER_RDKAFKA_PRODUCER_H_
 
+#include <librdkafka/rdkafka.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "broker/kafka_config.h"
 #include "broker/producer.h"
@@ -24,8 +29,13 @@ struct RdKafkaProducerOptions {
 
 // Producer on librdkafka: idempotent, acks=all. Delivery reports are served by one thread that
 // owns the polling of the client; callbacks run there (or inline for immediate rejections).
+// Topic handles are kept per topic name (up to kMaxCachedTopics names), so a record costs no
+// lookup of its topic under librdkafka's client lock.
 class RdKafkaProducer final : public Producer {
  public:
+  // Topic names whose handles are kept; records to further topics get a handle of their own.
+  static constexpr size_t kMaxCachedTopics = 1024;
+
   // INVALID_ARGUMENT when librdkafka refuses a setting or the configuration.
   static absl::StatusOr<std::unique_ptr<RdKafkaProducer>> Create(RdKafkaProducerOptions options);
 
@@ -33,15 +43,33 @@ class RdKafkaProducer final : public Producer {
   ~RdKafkaProducer() override;
 
   void Produce(const RecordView& record, DeliveryCallback done) override;
+  // One allocation for the whole batch rather than a callback per record.
+  void ProduceBatch(absl::Span<const RecordView> records, BatchDeliverySink& sink) override;
   absl::Status Drain(absl::Duration timeout) override;
   absl::Status CheckReachable(absl::Duration timeout) override;
 
  private:
+  // A topic handle for one record: the cached one, or (past kMaxCachedTopics) one of its own
+  // that Release destroys. Null when librdkafka refused the name (`err` says why).
+  struct TopicRef {
+    rd_kafka_topic_t* rkt = nullptr;
+    bool owned = false;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  };
+
   RdKafkaProducer(RdKafkaPtr rk, absl::Duration poll_interval);
   void PollLoop();
+  TopicRef Topic(absl::string_view name);
+  static void Release(const TopicRef& topic);
+  // Hands one record to librdkafka with `opaque` as its per-message opaque; NO_ERROR when
+  // librdkafka took it (its delivery report comes later), else the immediate rejection.
+  rd_kafka_resp_err_t Enqueue(const RecordView& record, rd_kafka_topic_t* rkt, void* opaque);
 
   const RdKafkaPtr rk_;
   const absl::Duration poll_interval_;
+  absl::Mutex topics_mu_;
+  // Handles by topic name; destroyed with the producer.
+  absl::flat_hash_map<std::string, rd_kafka_topic_t*> topics_ ABSL_GUARDED_BY(topics_mu_);
   std::atomic<bool> stop_{false};
   std::thread poller_;  // Serves delivery reports until stop_.
 };

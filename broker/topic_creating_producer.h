@@ -40,6 +40,15 @@ class TopicCreatingProducer final : public Producer {
     if (!record.topic.empty()) creator_.EnsureTopic(record.topic);
     inner_->Produce(record, std::move(done));
   }
+  void ProduceBatch(absl::Span<const RecordView> records, BatchDeliverySink& sink) override {
+    absl::string_view last;
+    for (const RecordView& record : records) {
+      if (record.topic.empty() || record.topic == last) continue;
+      creator_.EnsureTopic(record.topic);
+      last = record.topic;
+    }
+    inner_->ProduceBatch(records, sink);
+  }
   absl::Status Drain(absl::Duration timeout) override { return inner_->Drain(timeout); }
   absl::Status CheckReachable(absl::Duration timeout) override {
     return inner_->CheckReachable(timeout);

@@ -1,12 +1,13 @@
 // kafka_sidecar_cli: talks to a running sidecar over its public gRPC API.
 //
-//   kafka_sidecar_cli [--target=127.0.0.1:50051] produce --topic=T [KEY=]VALUE ...
+//   kafka_sidecar_cli [--target=127.0.0.1:50051] produce --topic=T [--batch=N] [KEY=]VALUE ...
 //   kafka_sidecar_cli [--target=...] consume --group=G --topic=T[,T2] [--max_records=N]
 //   kafka_sidecar_cli [--target=...] health
 //
-// produce sends the records over one ProduceStream and prints one line per record:
-// its key, partition and offset, or the error. consume subscribes, prints each record and
-// acks it, until --max_records have arrived or none came for --idle_ms.
+// produce sends the records over one ProduceStream (with --batch=N, over one
+// ProduceBatchStream, N records a message) and prints one line per record: its key, partition
+// and offset, or the error. consume subscribes, prints each record and acks it, until
+// --max_records have arrived or none came for --idle_ms.
 
 #include <gflags/gflags.h>
 #include <grpcpp/grpcpp.h>
@@ -27,6 +28,9 @@ DEFINE_string(topic, "", "produce: the topic to write to");
 DEFINE_string(key_separator, "=",
               "produce: KEY<sep>VALUE arguments get that key; arguments without it, and every "
               "argument when empty, get a null key");
+DEFINE_int32(batch, 0,
+             "produce: send the records over ProduceBatchStream, this many per batch (0: one "
+             "ProduceStream message per record)");
 DEFINE_int32(timeout_ms, 30000, "how long the whole command may take");
 DEFINE_string(group, "", "consume: the consumer group");
 DEFINE_int64(max_records, 0, "consume: stop after this many records (0: no limit)");
@@ -35,6 +39,8 @@ DEFINE_bool(ack, true, "consume: ack each record (false: nack it, for redelivery
 
 namespace {
 
+using kafka_sidecar::v1::ProduceBatch;
+using kafka_sidecar::v1::ProduceBatchResult;
 using kafka_sidecar::v1::ProduceRequest;
 using kafka_sidecar::v1::ProduceResponse;
 
@@ -42,9 +48,66 @@ std::chrono::system_clock::time_point Deadline() {
   return std::chrono::system_clock::now() + std::chrono::milliseconds(FLAGS_timeout_ms);
 }
 
+// Prints the answer to `request`; false when it is an error.
+bool PrintAnswer(const ProduceRequest& request, const ProduceResponse& response) {
+  std::cout << FLAGS_topic << " key=" << (request.has_key() ? request.key() : "(null)");
+  if (response.has_error()) {
+    std::cout << " error=" << response.error().message() << "\n";
+    return false;
+  }
+  std::cout << " partition=" << response.partition() << " offset=" << response.offset() << "\n";
+  return true;
+}
+
+// How a produce call ended: 0 when it and every record succeeded.
+int ProduceExit(const grpc::Status& status, int failed) {
+  if (!status.ok()) {
+    std::cerr << "produce: " << status.error_message() << " (code " << status.error_code()
+              << ")\n";
+    return 1;
+  }
+  return failed == 0 ? 0 : 1;
+}
+
+// Sends `requests` over one ProduceBatchStream, --batch of them per batch (batch_id: the index
+// of its first record), and prints the answers batch by batch, each in record order.
+int ProduceBatches(const std::shared_ptr<grpc::Channel>& channel,
+                   const std::vector<ProduceRequest>& requests) {
+  std::vector<ProduceBatch> batches;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (i % FLAGS_batch == 0) batches.emplace_back().set_batch_id(i);
+    *batches.back().add_records() = requests[i];
+  }
+  auto stub = kafka_sidecar::v1::KafkaSidecar::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(Deadline());
+  auto stream = stub->ProduceBatchStream(&context);
+  std::thread writer([&] {
+    for (const ProduceBatch& batch : batches) {
+      if (!stream->Write(batch)) break;
+    }
+    stream->WritesDone();
+  });
+  int failed = 0;
+  ProduceBatchResult result;
+  while (stream->Read(&result)) {
+    for (int i = 0; i < result.results_size(); ++i) {
+      const size_t index = result.batch_id() + i;
+      if (index >= requests.size()) continue;  // not ours: only a broken server sends it
+      if (!PrintAnswer(requests[index], result.results(i))) ++failed;
+    }
+  }
+  writer.join();
+  return ProduceExit(stream->Finish(), failed);
+}
+
 int Produce(const std::shared_ptr<grpc::Channel>& channel, const std::vector<std::string>& args) {
   if (FLAGS_topic.empty()) {
     std::cerr << "produce: --topic is required\n";
+    return 2;
+  }
+  if (FLAGS_batch < 0) {
+    std::cerr << "produce: --batch must be 0 or more\n";
     return 2;
   }
   if (args.empty()) {
@@ -65,6 +128,7 @@ int Produce(const std::shared_ptr<grpc::Channel>& channel, const std::vector<std
       request.set_value(args[i].substr(sep + FLAGS_key_separator.size()));
     }
   }
+  if (FLAGS_batch > 0) return ProduceBatches(channel, requests);
   auto stub = kafka_sidecar::v1::KafkaSidecar::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(Deadline());
@@ -78,24 +142,11 @@ int Produce(const std::shared_ptr<grpc::Channel>& channel, const std::vector<std
   int failed = 0;
   ProduceResponse response;
   while (stream->Read(&response)) {
-    const ProduceRequest& request = requests[response.request_id()];
-    std::cout << FLAGS_topic << " key=" << (request.has_key() ? request.key() : "(null)");
-    if (response.has_error()) {
-      ++failed;
-      std::cout << " error=" << response.error().message() << "\n";
-    } else {
-      std::cout << " partition=" << response.partition() << " offset=" << response.offset()
-                << "\n";
-    }
+    if (response.request_id() >= requests.size()) continue;  // not ours
+    if (!PrintAnswer(requests[response.request_id()], response)) ++failed;
   }
   writer.join();
-  grpc::Status status = stream->Finish();
-  if (!status.ok()) {
-    std::cerr << "produce: " << status.error_message() << " (code " << status.error_code()
-              << ")\n";
-    return 1;
-  }
-  return failed == 0 ? 0 : 1;
+  return ProduceExit(stream->Finish(), failed);
 }
 
 int Consume(const std::shared_ptr<grpc::Channel>& channel) {
@@ -192,7 +243,7 @@ int Health(const std::shared_ptr<grpc::Channel>& channel) {
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "talks to a running kafka-sidecar.\n"
-      "  kafka_sidecar_cli [--target=HOST:PORT] produce --topic=T [KEY=]VALUE ...\n"
+      "  kafka_sidecar_cli [--target=HOST:PORT] produce --topic=T [--batch=N] [KEY=]VALUE ...\n"
       "  kafka_sidecar_cli [--target=HOST:PORT] consume --group=G --topic=T [--max_records=N]\n"
       "  kafka_sidecar_cli [--target=HOST:PORT] health");
   gflags::ParseCommandLineFlags(&argc, &argv, true);

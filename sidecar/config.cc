@@ -1,6 +1,7 @@
 #include "sidecar/config.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -136,6 +137,24 @@ absl::Status ValidateConfig(const SidecarConfig& config) {
     }
   }
   return absl::OkStatus();
+}
+
+int64_t MessageMaxBytes(const broker::KafkaSettings& kafka_settings) {
+  constexpr int64_t kLibrdkafkaDefault = 1000000;
+  int64_t value = kLibrdkafkaDefault;
+  for (const auto& [name, setting] : kafka_settings) {
+    if (name != "message.max.bytes") continue;
+    int64_t parsed;
+    value = absl::SimpleAtoi(setting, &parsed) && parsed > 0 ? parsed : kLibrdkafkaDefault;
+  }
+  return value;
+}
+
+int MaxReceiveMessageBytes(int64_t message_max_bytes) {
+  constexpr int64_t kMiB = 1 << 20;
+  constexpr int64_t kFloor = 16 * kMiB;
+  constexpr int64_t kGrpcMax = std::numeric_limits<int>::max();
+  return static_cast<int>(std::clamp(2 * message_max_bytes + kMiB, kFloor, kGrpcMax));
 }
 
 }  // namespace kafka_sidecar::sidecar

@@ -1,6 +1,7 @@
 #ifndef KAFKA_SIDECAR_SIDECAR_CONFIG_H_
 #define KAFKA_SIDECAR_SIDECAR_CONFIG_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -28,7 +29,7 @@ struct SidecarConfig {
   std::string brokers;
   // Extra librdkafka settings, applied after the sidecar's own.
   broker::KafkaSettings kafka_settings;
-  // Records of one ProduceStream accepted and not yet answered.
+  // Records of one ProduceStream or ProduceBatchStream accepted and not yet answered.
   int max_pending_produces = 1000;
   // Consume: cap (and default) of a stream's unacked records.
   int max_in_flight_per_stream = 1000;
@@ -39,6 +40,10 @@ struct SidecarConfig {
   int max_buffered_records = 100000;
   // Consume: the same bound in MiB of record data.
   int max_buffered_mib = 64;
+  // Consume: how long a subscription's poll of Kafka waits when nothing comes (a record, a
+  // group event and room in the queues each end it at once): the resolution of its timers
+  // (commits, inactivity, linger). Not a flag.
+  absl::Duration consumer_poll_timeout = absl::Milliseconds(100);
   // Consume: how long a subscription outlives its last stream.
   absl::Duration unsubscribe_linger = absl::Seconds(5);
   // Consume: how the group spreads partitions over its members: "cooperative-sticky" (only
@@ -78,6 +83,17 @@ absl::Status ValidateListenAddress(const std::string& listen, absl::string_view 
 
 // True for a unix socket or a host:port whose host is loopback (localhost, 127.x.x.x, ::1).
 bool IsLocalAddress(const std::string& listen);
+
+// The producer's `message.max.bytes` from `kafka_settings` (the last one wins), or librdkafka's
+// default, 1000000, when it is unset or not a number (librdkafka refuses such a value anyway).
+int64_t MessageMaxBytes(const broker::KafkaSettings& kafka_settings);
+
+// The largest gRPC message the server reads: twice `message_max_bytes` plus 1 MiB, and at least
+// 16 MiB (capped at 2 GiB - 1, gRPC's most). Any record Kafka could take fits in a request with
+// room to spare, and so does a record several times too large for Kafka: it reaches the sidecar
+// and is refused with INVALID_ARGUMENT in its own response while the stream goes on. A message
+// larger than this (a record, or a whole ProduceBatch) ends its call with RESOURCE_EXHAUSTED.
+int MaxReceiveMessageBytes(int64_t message_max_bytes);
 
 }  // namespace kafka_sidecar::sidecar
 

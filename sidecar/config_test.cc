@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace kafka_sidecar::sidecar {
 namespace {
 
@@ -111,6 +113,25 @@ TEST(ConfigTest, EmbeddedSettingsAreCheckedOnlyForEmbeddedBrokers) {
   absl::Status status = ValidateConfig(config);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("--embedded_partitions"));
+}
+
+TEST(ConfigTest, MessageMaxBytesIsTheLastSettingOrLibrdkafkasDefault) {
+  EXPECT_EQ(MessageMaxBytes({}), 1000000);
+  EXPECT_EQ(MessageMaxBytes({{"linger.ms", "5"}}), 1000000);
+  EXPECT_EQ(MessageMaxBytes({{"message.max.bytes", "10000"}, {"message.max.bytes", "2000000"}}),
+            2000000);
+  EXPECT_EQ(MessageMaxBytes({{"message.max.bytes", "lots"}}), 1000000);
+}
+
+TEST(ConfigTest, ReceiveLimitLeavesRoomForAnyRecordKafkaTakes) {
+  constexpr int kMiB = 1 << 20;
+  // The default and small settings: 16 MiB, so a 5 MiB record reaches the sidecar.
+  EXPECT_EQ(MaxReceiveMessageBytes(1000000), 16 * kMiB);
+  EXPECT_EQ(MaxReceiveMessageBytes(10000), 16 * kMiB);
+  EXPECT_EQ(MaxReceiveMessageBytes(50 * kMiB), 101 * kMiB);
+  // librdkafka's largest message.max.bytes still fits gRPC's int.
+  EXPECT_EQ(MaxReceiveMessageBytes(1000000000), 2000000000 + kMiB);
+  EXPECT_EQ(MaxReceiveMessageBytes(int64_t{4} << 30), std::numeric_limits<int>::max());
 }
 
 }  // namespace

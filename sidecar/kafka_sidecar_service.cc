@@ -4,7 +4,9 @@
 
 #include "sidecar/consume_reactor.h"
 #include "sidecar/grpc_status.h"
+#include "sidecar/produce_batch_reactor.h"
 #include "sidecar/produce_request.h"
+#include "sidecar/produce_stream_reactor.h"
 
 namespace kafka_sidecar::sidecar {
 
@@ -12,10 +14,12 @@ using kafka_sidecar::v1::ProduceRequest;
 using kafka_sidecar::v1::ProduceResponse;
 
 KafkaSidecarService::KafkaSidecarService(broker::Producer& producer, int max_pending_produces,
+                                         ProduceMetrics& produce_metrics,
                                          SubscriptionRegistry& subscriptions,
                                          uint32_t max_in_flight_per_stream)
     : producer_(producer),
       max_pending_produces_(max_pending_produces),
+      produce_metrics_(produce_metrics),
       subscriptions_(subscriptions),
       max_in_flight_per_stream_(max_in_flight_per_stream) {}
 
@@ -50,9 +54,13 @@ grpc::ServerUnaryReactor* KafkaSidecarService::Produce(grpc::CallbackServerConte
 
 grpc::ServerBidiReactor<ProduceRequest, ProduceResponse>* KafkaSidecarService::ProduceStream(
     grpc::CallbackServerContext*) {
-  return new ProduceStreamReactor(producer_, max_pending_produces_, streams_);
+  return new ProduceStreamReactor(producer_, max_pending_produces_, produce_metrics_, streams_);
 }
 
+grpc::ServerBidiReactor<kafka_sidecar::v1::ProduceBatch, kafka_sidecar::v1::ProduceBatchResult>*
+KafkaSidecarService::ProduceBatchStream(grpc::CallbackServerContext*) {
+  return new ProduceBatchReactor(producer_, max_pending_produces_, produce_metrics_, streams_);
+}
 
 grpc::ServerBidiReactor<kafka_sidecar::v1::ConsumeRequest, kafka_sidecar::v1::ConsumeResponse>*
 KafkaSidecarService::Consume(grpc::CallbackServerContext*) {

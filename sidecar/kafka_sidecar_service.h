@@ -6,7 +6,8 @@
 #include "absl/time/time.h"
 #include "broker/producer.h"
 #include "proto/kafka_sidecar.grpc.pb.h"
-#include "sidecar/produce_stream_reactor.h"
+#include "sidecar/metrics.h"
+#include "sidecar/produce_stream_registry.h"
 #include "sidecar/subscription_registry.h"
 
 namespace kafka_sidecar::sidecar {
@@ -15,9 +16,10 @@ namespace kafka_sidecar::sidecar {
 // Thread-safe.
 class KafkaSidecarService final : public kafka_sidecar::v1::KafkaSidecar::CallbackService {
  public:
-  // `producer` and `subscriptions` must outlive the service.
+  // `producer`, `produce_metrics` and `subscriptions` must outlive the service.
   KafkaSidecarService(broker::Producer& producer, int max_pending_produces,
-                      SubscriptionRegistry& subscriptions, uint32_t max_in_flight_per_stream);
+                      ProduceMetrics& produce_metrics, SubscriptionRegistry& subscriptions,
+                      uint32_t max_in_flight_per_stream);
 
   grpc::ServerUnaryReactor* Produce(grpc::CallbackServerContext* context,
                                     const kafka_sidecar::v1::ProduceRequest* request,
@@ -26,6 +28,9 @@ class KafkaSidecarService final : public kafka_sidecar::v1::KafkaSidecar::Callba
   grpc::ServerBidiReactor<kafka_sidecar::v1::ProduceRequest, kafka_sidecar::v1::ProduceResponse>*
   ProduceStream(grpc::CallbackServerContext* context) override;
 
+  grpc::ServerBidiReactor<kafka_sidecar::v1::ProduceBatch, kafka_sidecar::v1::ProduceBatchResult>*
+  ProduceBatchStream(grpc::CallbackServerContext* context) override;
+
   grpc::ServerBidiReactor<kafka_sidecar::v1::ConsumeRequest, kafka_sidecar::v1::ConsumeResponse>*
   Consume(grpc::CallbackServerContext* context) override;
 
@@ -33,12 +38,14 @@ class KafkaSidecarService final : public kafka_sidecar::v1::KafkaSidecar::Callba
   // with UNAVAILABLE once every record they accepted is answered.
   void BeginDrain() { streams_.DrainAll(); }
 
-  // Waits until every ProduceStream has ended or `deadline` passes; true when all have.
+  // Waits until every ProduceStream and ProduceBatchStream has ended or `deadline` passes;
+  // true when all have.
   bool WaitForStreams(absl::Time deadline) { return streams_.WaitUntilEmpty(deadline); }
 
  private:
   broker::Producer& producer_;
   const int max_pending_produces_;
+  ProduceMetrics& produce_metrics_;
   ProduceStreamRegistry streams_;
   SubscriptionRegistry& subscriptions_;
   const uint32_t max_in_flight_per_stream_;

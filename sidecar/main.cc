@@ -40,14 +40,18 @@ DEFINE_string(metrics_listen, "127.0.0.1:9464",
 DEFINE_int32(health_check_interval_ms, 5000,
              "how often the sidecar asks Kafka for metadata to know it is reachable (health)");
 DEFINE_int32(max_pending_produces, 1000,
-             "records of one ProduceStream accepted and not yet answered; past this the "
-             "sidecar stops reading the stream, so gRPC flow control pushes back on the app");
+             "records of one ProduceStream or ProduceBatchStream accepted and not yet "
+             "answered; past this the sidecar stops reading the stream (a batch is never "
+             "split), so gRPC flow control pushes back on the app");
 DEFINE_int32(max_in_flight_per_stream, 1000,
              "cap (and default) of a Consume stream's unacked records (Subscribe.max_in_flight)");
 DEFINE_int32(commit_interval_ms, 1000, "how often acked offsets are committed to Kafka");
 DEFINE_int32(max_buffered_records, 100000,
              "records of one subscription waiting in the sidecar (fetched, not yet sent to an "
              "app) at which its partitions are paused; they resume at a quarter");
+DEFINE_int32(max_buffered_mib, 64,
+             "the same bound in MiB of record data (keys, values, headers): whichever is "
+             "reached first pauses the partitions");
 DEFINE_int32(unsubscribe_linger_ms, 5000,
              "how long a subscription (a consumer-group membership) outlives its last stream");
 DEFINE_string(assignment_strategy, "cooperative-sticky",
@@ -101,6 +105,7 @@ absl::StatusOr<SidecarConfig> ConfigFromFlags() {
   config.max_in_flight_per_stream = FLAGS_max_in_flight_per_stream;
   config.commit_interval = absl::Milliseconds(FLAGS_commit_interval_ms);
   config.max_buffered_records = FLAGS_max_buffered_records;
+  config.max_buffered_mib = FLAGS_max_buffered_mib;
   config.unsubscribe_linger = absl::Milliseconds(FLAGS_unsubscribe_linger_ms);
   config.kafka_unavailable_timeout = absl::Milliseconds(FLAGS_kafka_unavailable_timeout_ms);
   config.ordering = FLAGS_ordering;

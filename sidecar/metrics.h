@@ -31,6 +31,11 @@ struct ProduceMetrics {
   }
 
   std::atomic<int64_t> records_produced{0};
+  // ProduceBatchStream batches handed to the producer (their records count one by one above).
+  std::atomic<int64_t> batches{0};
+  // Records that produce streams accepted and whose answers are not yet written to the app:
+  // what --max_pending_produces bounds per stream (a gauge).
+  std::atomic<int64_t> pending_records{0};
   std::array<std::atomic<int64_t>, 17> errors{};  // by absl::StatusCode
   std::array<std::atomic<int64_t>, kLatencyBuckets.size() + 1> latency_buckets{};  // not cumulative
   std::atomic<int64_t> latency_sum_us{0};

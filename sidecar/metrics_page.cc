@@ -63,6 +63,14 @@ std::string RenderMetrics(const MetricsSnapshot& m) {
   const ProduceMetrics& p = m.produce;
   page.Single("produced_records_total", "counter", "Records Kafka acknowledged.",
               p.records_produced.load());
+  page.Single("produce_batches_total", "counter",
+              "ProduceBatchStream batches handed to the producer; their records count one by "
+              "one in produced_records_total and produce_errors_total.",
+              p.batches.load());
+  page.Single("produce_pending_records", "gauge",
+              "Records that produce streams accepted and have not yet answered (each stream "
+              "stops reading at --max_pending_produces).",
+              p.pending_records.load());
   page.Family("produce_errors_total", "counter",
               "Records that reached the producer and failed, by status code.");
   for (size_t code = 1; code < p.errors.size(); ++code) {

@@ -14,6 +14,8 @@ TEST(MetricsPageTest, RendersCountersHistogramAndLabelledGauges) {
   produce.Record(absl::OkStatus(), absl::Microseconds(800));
   produce.Record(absl::OkStatus(), absl::Milliseconds(20));
   produce.Record(absl::UnavailableError("down"), absl::Seconds(40));
+  produce.batches = 5;
+  produce.pending_records = 12;
   consume.records_delivered = 1234567;
   consume.commits_failed = 2;
   SubscriptionStats stats;
@@ -26,6 +28,9 @@ TEST(MetricsPageTest, RendersCountersHistogramAndLabelledGauges) {
   EXPECT_THAT(page, HasSubstr("# TYPE kafka_sidecar_produced_records_total counter\n"
                               "kafka_sidecar_produced_records_total 2\n"));
   EXPECT_THAT(page, HasSubstr("kafka_sidecar_produce_errors_total{code=\"UNAVAILABLE\"} 1\n"));
+  EXPECT_THAT(page, HasSubstr("kafka_sidecar_produce_batches_total 5\n"));
+  EXPECT_THAT(page, HasSubstr("# TYPE kafka_sidecar_produce_pending_records gauge\n"
+                              "kafka_sidecar_produce_pending_records 12\n"));
   // Buckets are cumulative; the 40 s record only counts in +Inf.
   EXPECT_THAT(page, HasSubstr("kafka_sidecar_produce_latency_seconds_bucket{le=\"0.001\"} 1\n"));
   EXPECT_THAT(page, HasSubstr("kafka_sidecar_produce_latency_seconds_bucket{le=\"0.025\"} 2\n"));

@@ -8,37 +8,10 @@ namespace kafka_sidecar::sidecar {
 
 using kafka_sidecar::v1::ProduceResponse;
 
-void ProduceStreamRegistry::DrainAll() {
-  absl::MutexLock lock(&mu_);
-  draining_ = true;
-  for (ProduceStreamReactor* stream : streams_) stream->Drain();
-}
-
-bool ProduceStreamRegistry::draining() const {
-  absl::MutexLock lock(&mu_);
-  return draining_;
-}
-
-bool ProduceStreamRegistry::WaitUntilEmpty(absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
-  auto empty = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return streams_.empty(); };
-  return mu_.AwaitWithDeadline(absl::Condition(&empty), deadline);
-}
-
-bool ProduceStreamRegistry::Add(ProduceStreamReactor* stream) {
-  absl::MutexLock lock(&mu_);
-  streams_.insert(stream);
-  return draining_;
-}
-
-void ProduceStreamRegistry::Remove(ProduceStreamReactor* stream) {
-  absl::MutexLock lock(&mu_);
-  streams_.erase(stream);
-}
-
 ProduceStreamReactor::ProduceStreamReactor(broker::Producer& producer, int max_pending,
+                                           ProduceMetrics& metrics,
                                            ProduceStreamRegistry& registry)
-    : producer_(producer), max_pending_(max_pending), registry_(registry) {
+    : producer_(producer), max_pending_(max_pending), metrics_(metrics), registry_(registry) {
   const bool draining = registry_.Add(this);
   {
     absl::MutexLock lock(&mu_);
@@ -63,6 +36,7 @@ void ProduceStreamReactor::OnReadDone(bool ok) {
     if (ok && !finished_) {
       // Counted before the producer sees it, so the stream cannot finish under it.
       ++in_kafka_;
+      metrics_.pending_records++;
       accepted = true;
     }
     if (!accepted) read_in_flight_ = false;
@@ -107,9 +81,11 @@ void ProduceStreamReactor::OnWriteDone(bool ok) {
   {
     absl::MutexLock lock(&mu_);
     write_in_flight_ = false;
+    metrics_.pending_records--;
     if (!ok) {
       // The app is gone; what Kafka still answers has nowhere to go.
       broken_ = true;
+      metrics_.pending_records -= static_cast<int64_t>(responses_.size());
       responses_.clear();
     }
   }
@@ -128,7 +104,11 @@ void ProduceStreamReactor::Respond(ProduceResponse response) {
     // the reactor (the pumper may finish it, and OnDone delete it).
     absl::MutexLock lock(&mu_);
     --in_kafka_;
-    if (!broken_) responses_.push_back(std::move(response));
+    if (broken_) {
+      metrics_.pending_records--;
+    } else {
+      responses_.push_back(std::move(response));
+    }
     if (pumping_) return;
     pumping_ = true;
   }

@@ -6,36 +6,13 @@
 #include <deque>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
 #include "broker/producer.h"
 #include "proto/kafka_sidecar.grpc.pb.h"
+#include "sidecar/metrics.h"
+#include "sidecar/produce_stream_registry.h"
 
 namespace kafka_sidecar::sidecar {
-
-class ProduceStreamReactor;
-
-// The live ProduceStream reactors, so that shutdown can drain them. Thread-safe.
-class ProduceStreamRegistry {
- public:
-  // From now on every live and every new stream drains: it reads no more records, answers
-  // those it accepted, and ends with UNAVAILABLE.
-  void DrainAll();
-  bool draining() const;
-
-  // Waits until no stream is live or `deadline` passes; true when none is live.
-  bool WaitUntilEmpty(absl::Time deadline);
-
-  // For ProduceStreamReactor. Add returns whether the registry is draining.
-  bool Add(ProduceStreamReactor* stream);
-  void Remove(ProduceStreamReactor* stream);
-
- private:
-  mutable absl::Mutex mu_;
-  bool draining_ ABSL_GUARDED_BY(mu_) = false;
-  absl::flat_hash_set<ProduceStreamReactor*> streams_ ABSL_GUARDED_BY(mu_);
-};
 
 // One ProduceStream call. Reads a request, hands it to the producer, and writes one response
 // per request as Kafka answers (so responses may come out of request order across
@@ -50,13 +27,15 @@ class ProduceStreamRegistry {
 // delivery callback can outlive it.
 class ProduceStreamReactor final
     : public grpc::ServerBidiReactor<kafka_sidecar::v1::ProduceRequest,
-                                     kafka_sidecar::v1::ProduceResponse> {
+                                     kafka_sidecar::v1::ProduceResponse>,
+      public DrainableStream {
  public:
-  ProduceStreamReactor(broker::Producer& producer, int max_pending,
+  // `metrics.pending_records` counts this stream's pending records too.
+  ProduceStreamReactor(broker::Producer& producer, int max_pending, ProduceMetrics& metrics,
                        ProduceStreamRegistry& registry);
 
   // Stops reading; ends the stream with UNAVAILABLE once every accepted record is answered.
-  void Drain();
+  void Drain() override;
 
  private:
   // The gRPC operations that the current state calls for.
@@ -85,6 +64,7 @@ class ProduceStreamReactor final
 
   broker::Producer& producer_;
   const int max_pending_;
+  ProduceMetrics& metrics_;
   ProduceStreamRegistry& registry_;
 
   // Written by gRPC between StartRead and OnReadDone; read only in OnReadDone.

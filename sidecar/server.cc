@@ -18,6 +18,8 @@ SubscriptionOptions SubscriptionDefaults(const SidecarConfig& config) {
   SubscriptionOptions options;
   options.commit_interval = config.commit_interval;
   options.max_buffered_records = static_cast<size_t>(config.max_buffered_records);
+  options.max_buffered_bytes = static_cast<size_t>(config.max_buffered_mib) << 20;
+  options.poll_timeout = config.consumer_poll_timeout;
   options.linger = config.unsubscribe_linger;
   options.kafka_unavailable_timeout = config.kafka_unavailable_timeout;
   options.inactivity_timeout = config.client_inactivity_timeout;
@@ -35,7 +37,7 @@ SidecarServer::SidecarServer(const SidecarConfig& config, Deps deps)
       health_(producer_, config.health_check_interval),
       subscriptions_(SubscriptionDefaults(config), std::move(deps.consumers), deps.topics,
                      deps.clock, consume_metrics_),
-      service_(producer_, config.max_pending_produces, subscriptions_,
+      service_(producer_, config.max_pending_produces, produce_metrics_, subscriptions_,
                static_cast<uint32_t>(config.max_in_flight_per_stream)) {}
 
 absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Start(const SidecarConfig& config,
@@ -44,6 +46,12 @@ absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Start(const Sideca
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &server->port_);
+  // gRPC's default (4 MiB) would end a whole produce stream with RESOURCE_EXHAUSTED at the
+  // first larger record. Sized from the producer's message.max.bytes with headroom, so that
+  // any record Kafka could take fits and a record too large for Kafka is answered alone.
+  const int64_t message_max_bytes = MessageMaxBytes(config.kafka_settings);
+  const int max_receive = MaxReceiveMessageBytes(message_max_bytes);
+  builder.SetMaxReceiveMessageSize(max_receive);
   builder.RegisterService(&server->service_);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr ||
@@ -53,6 +61,8 @@ absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Start(const Sideca
                      " (address in use, or not an address of this host?)"));
   }
   server->health_.Publish(server->server_->GetHealthCheckService());
+  VLOG(1) << "[server] gRPC messages up to " << max_receive << " bytes (message.max.bytes "
+          << message_max_bytes << ")";
 
   if (!config.health_listen.empty()) {
     // Only the health service (the builder adds it): kubelet probes reach the pod's address,

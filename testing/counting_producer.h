@@ -1,6 +1,7 @@
 #ifndef KAFKA_SIDECAR_TESTING_COUNTING_PRODUCER_H_
 #define KAFKA_SIDECAR_TESTING_COUNTING_PRODUCER_H_
 
+#include <atomic>
 #include <memory>
 #include <utility>
 
@@ -10,8 +11,8 @@
 
 namespace kafka_sidecar::testing {
 
-// A Producer decorator that counts the records waiting for Kafka (handed to Produce, callback
-// not yet run) and the most that ever waited at once. Thread-safe.
+// A Producer decorator that counts the records waiting for Kafka (handed to Produce or
+// ProduceBatch, report not yet given) and the most that ever waited at once. Thread-safe.
 class CountingProducer final : public broker::Producer {
  public:
   explicit CountingProducer(std::unique_ptr<broker::Producer> inner) : inner_(std::move(inner)) {}
@@ -31,6 +32,18 @@ class CountingProducer final : public broker::Producer {
       }
       std::move(done)(report);
     });
+  }
+
+  void ProduceBatch(absl::Span<const broker::RecordView> records,
+                    broker::BatchDeliverySink& sink) override {
+    if (records.empty()) return;
+    {
+      absl::MutexLock lock(&mu_);
+      waiting_ += static_cast<int>(records.size());
+      produced_ += static_cast<int>(records.size());
+      if (waiting_ > max_waiting_) max_waiting_ = waiting_;
+    }
+    inner_->ProduceBatch(records, *new CountedBatch(*this, sink, records.size()));
   }
 
   absl::Status Drain(absl::Duration timeout) override { return inner_->Drain(timeout); }
@@ -59,6 +72,26 @@ class CountingProducer final : public broker::Producer {
   }
 
  private:
+  // Counts each report of one batch off, then hands it on; frees itself after the last.
+  class CountedBatch final : public broker::BatchDeliverySink {
+   public:
+    CountedBatch(CountingProducer& counter, broker::BatchDeliverySink& inner, size_t count)
+        : counter_(counter), inner_(inner), remaining_(count) {}
+    void OnDelivery(size_t index, const broker::DeliveryReport& report) override {
+      {
+        absl::MutexLock lock(&counter_.mu_);
+        --counter_.waiting_;
+      }
+      inner_.OnDelivery(index, report);
+      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    }
+
+   private:
+    CountingProducer& counter_;
+    broker::BatchDeliverySink& inner_;
+    std::atomic<size_t> remaining_;
+  };
+
   const std::unique_ptr<broker::Producer> inner_;
   absl::Mutex mu_;
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;

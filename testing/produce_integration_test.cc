@@ -11,26 +11,76 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "testing/kafka_test_client.h"
+#include "testing/probes.h"
 #include "testing/produce_stream_client.h"
 #include "testing/sidecar_harness.h"
 
 namespace kafka_sidecar::testing {
 namespace {
 
+using kafka_sidecar::v1::ProduceBatch;
+using kafka_sidecar::v1::ProduceBatchResult;
 using kafka_sidecar::v1::ProduceRequest;
 using kafka_sidecar::v1::ProduceResponse;
 using ::testing::HasSubstr;
 
 constexpr int kPartitions = 6;
 constexpr absl::Duration kReadTimeout = absl::Seconds(30);
+constexpr size_t kMiB = 1 << 20;
+
+struct BatchStreamResult {
+  std::vector<ProduceBatchResult> results;
+  grpc::Status status;
+};
+
+// Runs one ProduceBatchStream: a thread writes `batches` (then half-closes) while this thread
+// reads results until the server ends the stream.
+BatchStreamResult RunProduceBatchStream(kafka_sidecar::v1::KafkaSidecar::Stub& stub,
+                                        const std::vector<ProduceBatch>& batches) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto stream = stub.ProduceBatchStream(&context);
+  std::thread writer([&] {
+    for (const ProduceBatch& batch : batches) {
+      if (!stream->Write(batch)) return;
+    }
+    stream->WritesDone();
+  });
+  BatchStreamResult result;
+  ProduceBatchResult batch_result;
+  while (stream->Read(&batch_result)) result.results.push_back(batch_result);
+  writer.join();
+  result.status = stream->Finish();
+  return result;
+}
+
+grpc::StatusCode CodeOf(const ProduceResponse& response) {
+  return response.has_error() ? static_cast<grpc::StatusCode>(response.error().code())
+                              : grpc::StatusCode::OK;
+}
+
+// The value of an unlabelled sample on a /metrics page; -1 when it is not there.
+int64_t MetricValue(const std::string& page, const std::string& name) {
+  const std::string prefix = name + " ";
+  size_t at = page.find("\n" + prefix);
+  if (at == std::string::npos) return -1;
+  at += 1 + prefix.size();
+  int64_t value = -1;
+  if (!absl::SimpleAtoi(page.substr(at, page.find('\n', at) - at), &value)) return -1;
+  return value;
+}
 
 class ProduceIntegrationTest : public ::testing::Test {
  protected:
+  // The producer gets message.max.bytes=10000 unless `options` sets it.
   void StartSidecar(SidecarHarness::Options options = {}) {
+    bool sized = false;
+    for (const auto& [name, value] : options.kafka_settings) sized |= name == "message.max.bytes";
     options.kafka_settings.emplace_back("topic.metadata.propagation.max.ms", "1000");
-    options.kafka_settings.emplace_back("message.max.bytes", "10000");
+    if (!sized) options.kafka_settings.emplace_back("message.max.bytes", "10000");
     absl::StatusOr<std::unique_ptr<SidecarHarness>> harness =
         SidecarHarness::Start(std::move(options));
     ASSERT_TRUE(harness.ok()) << harness.status();
@@ -54,6 +104,18 @@ class ProduceIntegrationTest : public ::testing::Test {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     return harness_->stub().Produce(&context, request, response);
+  }
+
+  // Scrapes /metrics until `metric` is at least `min` or `timeout` passes; its last value.
+  // (Each scrape is a round trip to the sidecar.)
+  int64_t ScrapeUntilAtLeast(const std::string& metric, int64_t min, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    const int port = harness_->server().metrics_port();
+    int64_t value = MetricValue(HttpGet(port, "/metrics").second, metric);
+    while (value < min && absl::Now() < deadline) {
+      value = MetricValue(HttpGet(port, "/metrics").second, metric);
+    }
+    return value;
   }
 
   // Produces one record so the producer knows the topic before brokers go down.
@@ -310,6 +372,374 @@ TEST_F(ProduceIntegrationTest, StreamNeverHoldsMoreThanMaxPendingProduces) {
   ASSERT_TRUE(result.status.ok()) << result.status.error_message();
   EXPECT_EQ(result.responses.size(), static_cast<size_t>(kRecords));
   EXPECT_EQ(harness_->producer().max_waiting(), kMaxPending);
+}
+
+TEST_F(ProduceIntegrationTest, ProduceBatchStreamResultsMatchWhatAConsumerReadsBack) {
+  StartSidecar();
+  CreateTopic("batches");
+  // Batches of 0 to 60 records, keyed, unkeyed, empty-keyed and pinned to partitions.
+  std::vector<ProduceBatch> batches;
+  std::vector<ProduceRequest> requests;  // by request_id - 1
+  for (int b = 0; b < 40; ++b) {
+    ProduceBatch& batch = batches.emplace_back();
+    batch.set_batch_id(1000 + b);
+    for (int j = 0; j < (b * 7) % 61; ++j) {
+      const int id = static_cast<int>(requests.size()) + 1;
+      ProduceRequest request = Request("batches", id);
+      if (id % 10 == 0) request.clear_key();
+      if (id % 10 == 1) request.set_key("");
+      if (id % 7 == 0) request.set_partition(id % kPartitions);
+      auto* header = request.add_headers();
+      header->set_key("id");
+      header->set_value(absl::StrCat(id));
+      requests.push_back(request);
+      *batch.add_records() = request;
+    }
+  }
+  ASSERT_GT(requests.size(), 1000u);
+  BatchStreamResult result = RunProduceBatchStream(harness_->stub(), batches);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  ASSERT_EQ(result.results.size(), batches.size());
+
+  // One result per batch, one response per record in the batch's order.
+  absl::flat_hash_map<uint64_t, ProduceResponse> by_id;
+  absl::flat_hash_map<uint64_t, const ProduceBatchResult*> by_batch;
+  for (const ProduceBatchResult& batch_result : result.results) {
+    ASSERT_TRUE(by_batch.emplace(batch_result.batch_id(), &batch_result).second)
+        << "two results for batch " << batch_result.batch_id();
+  }
+  for (const ProduceBatch& batch : batches) {
+    auto it = by_batch.find(batch.batch_id());
+    ASSERT_NE(it, by_batch.end()) << "no result for batch " << batch.batch_id();
+    const ProduceBatchResult& batch_result = *it->second;
+    ASSERT_EQ(batch_result.results_size(), batch.records_size()) << batch.batch_id();
+    for (int j = 0; j < batch.records_size(); ++j) {
+      const ProduceResponse& response = batch_result.results(j);
+      EXPECT_EQ(response.request_id(), batch.records(j).request_id());
+      EXPECT_EQ(response.topic(), "batches");
+      EXPECT_FALSE(response.has_error()) << response.error().message();
+      by_id.emplace(response.request_id(), response);
+    }
+  }
+
+  absl::StatusOr<std::vector<ConsumedRecord>> read =
+      ReadTopic(harness_->bootstrap(), "batches", requests.size(), kReadTimeout);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->size(), requests.size());
+  for (const ConsumedRecord& record : *read) {
+    ASSERT_EQ(record.headers.size(), 1u);
+    const uint64_t id = std::stoull(record.headers[0].second);
+    const ProduceRequest& request = requests[id - 1];
+    auto it = by_id.find(id);
+    ASSERT_NE(it, by_id.end()) << "record " << id << " in Kafka without an answer";
+    EXPECT_EQ(it->second.partition(), record.partition) << id;
+    EXPECT_EQ(it->second.offset(), record.offset) << id;
+    EXPECT_EQ(record.value, request.value());
+    EXPECT_EQ(record.key.has_value(), request.has_key()) << id;
+    if (request.has_key()) {
+      EXPECT_EQ(*record.key, request.key()) << id;
+    }
+    if (request.has_partition()) {
+      EXPECT_EQ(record.partition, request.partition()) << id;
+    }
+  }
+  EXPECT_EQ(harness_->server().produce_metrics().batches.load(),
+            static_cast<int64_t>(batches.size()) - 1);  // the empty batch never reaches Kafka
+}
+
+TEST_F(ProduceIntegrationTest, ABadRecordInABatchFailsAloneAndTheStreamGoesOn) {
+  StartSidecar();
+  CreateTopic("good");
+  harness_->cluster().SetTopicError("missing", RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+  std::vector<ProduceBatch> batches(3);
+  std::vector<std::vector<grpc::StatusCode>> expected(3);
+  uint64_t id = 1;
+  auto add = [&](int b, ProduceRequest request, grpc::StatusCode code) {
+    request.set_request_id(id++);
+    *batches[b].add_records() = std::move(request);
+    expected[b].push_back(code);
+  };
+  add(0, Request("good", 0), grpc::StatusCode::OK);
+  add(0, Request("", 0), grpc::StatusCode::INVALID_ARGUMENT);
+  add(0, Request("a b", 0), grpc::StatusCode::INVALID_ARGUMENT);
+  ProduceRequest negative = Request("good", 0);
+  negative.set_partition(-1);
+  add(0, negative, grpc::StatusCode::INVALID_ARGUMENT);
+  ProduceRequest big = Request("good", 0);
+  big.set_value(std::string(20000, 'x'));
+  add(0, big, grpc::StatusCode::INVALID_ARGUMENT);
+  ProduceRequest no_partition = Request("good", 0);
+  no_partition.set_partition(99);
+  add(0, no_partition, grpc::StatusCode::NOT_FOUND);
+  add(0, Request("missing", 0), grpc::StatusCode::NOT_FOUND);
+  add(0, Request("good", 0), grpc::StatusCode::OK);
+  // An empty batch gets an empty result; the next batch is whole again.
+  for (int i = 0; i < 5; ++i) add(2, Request("good", 0), grpc::StatusCode::OK);
+  for (int b = 0; b < 3; ++b) batches[b].set_batch_id(b + 1);
+
+  BatchStreamResult result = RunProduceBatchStream(harness_->stub(), batches);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  ASSERT_EQ(result.results.size(), batches.size());
+  for (const ProduceBatchResult& batch_result : result.results) {
+    const int b = static_cast<int>(batch_result.batch_id()) - 1;
+    ASSERT_GE(b, 0);
+    ASSERT_LT(b, 3);
+    std::vector<grpc::StatusCode> got;
+    for (int j = 0; j < batch_result.results_size(); ++j) {
+      const ProduceResponse& response = batch_result.results(j);
+      got.push_back(CodeOf(response));
+      EXPECT_EQ(response.request_id(), batches[b].records(j).request_id());
+      EXPECT_EQ(response.topic(), batches[b].records(j).topic());
+      if (response.has_error()) {
+        EXPECT_FALSE(response.error().message().empty());
+      } else {
+        EXPECT_GE(response.offset(), 0);
+      }
+    }
+    EXPECT_EQ(got, expected[b]) << "batch " << b + 1;
+  }
+  // The refusals name what was wrong.
+  for (const ProduceBatchResult& batch_result : result.results) {
+    if (batch_result.batch_id() != 1) continue;
+    EXPECT_THAT(batch_result.results(1).error().message(), HasSubstr("topic"));
+    EXPECT_THAT(batch_result.results(3).error().message(), HasSubstr("partition"));
+    EXPECT_THAT(batch_result.results(4).error().message(), HasSubstr("message.max.bytes"));
+  }
+}
+
+TEST_F(ProduceIntegrationTest, ProduceBatchStreamStopsReadingWhileTheClientReadsNoResults) {
+  constexpr int kMaxPending = 100;
+  constexpr int kBatch = 10;
+  constexpr int kBatches = 1000;
+  SidecarHarness::Options options;
+  options.max_pending_produces = kMaxPending;
+  StartSidecar(options);
+  // Long topic names make results large, so they soon fill the client's flow-control window.
+  const std::string topic(200, 't');
+  CreateTopic(topic);
+  std::vector<ProduceBatch> batches(kBatches);
+  for (int b = 0; b < kBatches; ++b) {
+    batches[b].set_batch_id(b);
+    for (int j = 0; j < kBatch; ++j) *batches[b].add_records() = Request(topic, b * kBatch + j);
+  }
+
+  // A client that writes every batch but reads no result until told to. Without BDP probing
+  // its receive window stays at gRPC's fixed lookahead.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  auto stub = kafka_sidecar::v1::KafkaSidecar::NewStub(
+      grpc::CreateCustomChannel(harness_->target(), grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto stream = stub->ProduceBatchStream(&context);
+  std::thread writer([&] {
+    for (const ProduceBatch& batch : batches) {
+      if (!stream->Write(batch)) return;
+    }
+    stream->WritesDone();
+  });
+
+  // Kafka answers everything it gets; the results back up, and once kMaxPending records are
+  // unanswered the sidecar reads no further: never more than the bound plus one batch.
+  const int64_t pending =
+      ScrapeUntilAtLeast("kafka_sidecar_produce_pending_records", kMaxPending, absl::Seconds(30));
+  EXPECT_GE(pending, kMaxPending);
+  EXPECT_LE(pending, kMaxPending - 1 + kBatch);
+  EXPECT_TRUE(harness_->producer().WaitForWaiting(0, absl::Seconds(30)));
+  EXPECT_LT(harness_->producer().produced(), kBatches * kBatch / 2)
+      << "the sidecar kept reading a stream whose client reads no results";
+
+  // The client reads again: every batch is answered.
+  std::vector<bool> answered(kBatches, false);
+  ProduceBatchResult batch_result;
+  int results = 0;
+  while (stream->Read(&batch_result)) {
+    ++results;
+    ASSERT_LT(batch_result.batch_id(), static_cast<uint64_t>(kBatches));
+    EXPECT_FALSE(answered[batch_result.batch_id()]) << batch_result.batch_id();
+    answered[batch_result.batch_id()] = true;
+    ASSERT_EQ(batch_result.results_size(), kBatch);
+    for (const ProduceResponse& response : batch_result.results()) {
+      EXPECT_FALSE(response.has_error()) << response.error().message();
+    }
+  }
+  writer.join();
+  grpc::Status status = stream->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(results, kBatches);
+  EXPECT_LE(harness_->producer().max_waiting(), kMaxPending - 1 + kBatch);
+  EXPECT_EQ(harness_->server().produce_metrics().pending_records.load(), 0);
+}
+
+TEST_F(ProduceIntegrationTest, ProduceBatchStreamHoldsWholeBatchesUpToMaxPendingForKafka) {
+  constexpr int kMaxPending = 50;
+  constexpr int kBatch = 7;
+  SidecarHarness::Options options;
+  options.max_pending_produces = kMaxPending;
+  StartSidecar(options);
+  CreateTopic("bounded");
+  WarmUp("bounded");
+  int id = 0;
+  auto make_batch = [&](int records) {
+    ProduceBatch batch;
+    batch.set_batch_id(id);
+    for (int j = 0; j < records; ++j) *batch.add_records() = Request("bounded", id++);
+    return batch;
+  };
+  auto expect_all_produced = [](const BatchStreamResult& result,
+                                const std::vector<ProduceBatch>& batches) {
+    ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+    ASSERT_EQ(result.results.size(), batches.size());
+    for (const ProduceBatchResult& batch_result : result.results) {
+      int records = -1;
+      for (const ProduceBatch& batch : batches) {
+        if (batch.batch_id() == batch_result.batch_id()) records = batch.records_size();
+      }
+      EXPECT_EQ(batch_result.results_size(), records) << batch_result.batch_id();
+      for (const ProduceResponse& response : batch_result.results()) {
+        EXPECT_FALSE(response.has_error()) << response.error().message();
+      }
+    }
+  };
+
+  // Kafka is away: whole batches are read while fewer than kMaxPending records wait, so the
+  // 8th batch of 7 is the last one read (56 records), and none is split.
+  harness_->SetAllBrokersDown();
+  std::vector<ProduceBatch> batches;
+  for (int b = 0; b < 40; ++b) batches.push_back(make_batch(kBatch));
+  BatchStreamResult result;
+  std::thread client([&] { result = RunProduceBatchStream(harness_->stub(), batches); });
+  constexpr int kHeld = (kMaxPending + kBatch - 1) / kBatch * kBatch;
+  ASSERT_TRUE(harness_->producer().WaitForWaiting(kHeld, absl::Seconds(30)));
+  EXPECT_EQ(harness_->producer().produced(), 1 + kHeld);
+  harness_->SetAllBrokersUp();
+  client.join();
+  expect_all_produced(result, batches);
+  EXPECT_EQ(harness_->producer().max_waiting(), kHeld);
+
+  // A batch larger than the bound is still taken when nothing else is pending, and alone.
+  const int produced = harness_->producer().produced();
+  harness_->SetAllBrokersDown();
+  batches = {make_batch(3 * kMaxPending), make_batch(kBatch), make_batch(kBatch)};
+  client = std::thread([&] { result = RunProduceBatchStream(harness_->stub(), batches); });
+  ASSERT_TRUE(harness_->producer().WaitForWaiting(3 * kMaxPending, absl::Seconds(30)));
+  EXPECT_EQ(harness_->producer().produced(), produced + 3 * kMaxPending);
+  harness_->SetAllBrokersUp();
+  client.join();
+  expect_all_produced(result, batches);
+  EXPECT_EQ(harness_->producer().max_waiting(), 3 * kMaxPending);
+}
+
+// Records over message.max.bytes (librdkafka's default) but far below the sidecar's gRPC limit.
+class LargeRecordTest : public ProduceIntegrationTest {
+ protected:
+  void SetUp() override {
+    SidecarHarness::Options options;
+    options.kafka_settings = {{"message.max.bytes", "1000000"}};
+    StartSidecar(options);
+    CreateTopic("large");
+  }
+
+  static ProduceRequest Large(uint64_t id) {
+    ProduceRequest request = Request("large", id);
+    request.set_value(std::string(5 * kMiB, 'x'));
+    return request;
+  }
+};
+
+TEST_F(LargeRecordTest, UnaryProduceOfA5MiBRecordIsInvalidArgument) {
+  ProduceResponse response;
+  grpc::Status status = ProduceOne(Large(1), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("message.max.bytes"));
+  status = ProduceOne(Request("large", 2), &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  // A message larger than the server's limit (16 MiB here) never reaches the sidecar.
+  ProduceRequest huge = Request("large", 3);
+  huge.set_value(std::string(17 * kMiB, 'x'));
+  status = ProduceOne(huge, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+}
+
+TEST_F(LargeRecordTest, A5MiBRecordFailsAloneInProduceStream) {
+  std::vector<ProduceRequest> requests = {Request("large", 1), Large(2), Request("large", 3),
+                                          Large(4), Request("large", 5)};
+  ProduceStreamResult result = RunProduceStream(harness_->stub(), requests);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  ASSERT_EQ(result.responses.size(), requests.size());
+  std::map<uint64_t, grpc::StatusCode> got;
+  for (const ProduceResponse& response : result.responses) {
+    got[response.request_id()] = CodeOf(response);
+    if (response.has_error()) {
+      EXPECT_THAT(response.error().message(), HasSubstr("message.max.bytes"));
+    }
+  }
+  const std::map<uint64_t, grpc::StatusCode> expected = {
+      {1, grpc::StatusCode::OK}, {2, grpc::StatusCode::INVALID_ARGUMENT},
+      {3, grpc::StatusCode::OK}, {4, grpc::StatusCode::INVALID_ARGUMENT},
+      {5, grpc::StatusCode::OK}};
+  EXPECT_EQ(got, expected);
+}
+
+TEST_F(LargeRecordTest, A5MiBRecordFailsAloneInProduceBatchStream) {
+  std::vector<ProduceBatch> batches(3);
+  batches[0].set_batch_id(1);
+  *batches[0].add_records() = Request("large", 1);
+  *batches[0].add_records() = Large(2);
+  *batches[0].add_records() = Request("large", 3);
+  batches[1].set_batch_id(2);
+  *batches[1].add_records() = Large(4);
+  batches[2].set_batch_id(3);
+  *batches[2].add_records() = Request("large", 5);
+  BatchStreamResult result = RunProduceBatchStream(harness_->stub(), batches);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  ASSERT_EQ(result.results.size(), batches.size());
+  std::map<uint64_t, std::vector<grpc::StatusCode>> got;
+  for (const ProduceBatchResult& batch_result : result.results) {
+    for (const ProduceResponse& response : batch_result.results()) {
+      got[batch_result.batch_id()].push_back(CodeOf(response));
+    }
+  }
+  const std::map<uint64_t, std::vector<grpc::StatusCode>> expected = {
+      {1, {grpc::StatusCode::OK, grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::OK}},
+      {2, {grpc::StatusCode::INVALID_ARGUMENT}},
+      {3, {grpc::StatusCode::OK}}};
+  EXPECT_EQ(got, expected);
+}
+
+TEST_F(ProduceIntegrationTest, BatchStreamAnswersAcceptedBatchesAndEndsUnavailableOnShutdown) {
+  SidecarHarness::Options options;
+  options.shutdown_grace = absl::Milliseconds(500);
+  StartSidecar(options);
+  CreateTopic("draining");
+  WarmUp("draining");
+  harness_->SetAllBrokersDown();
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto stream = harness_->stub().ProduceBatchStream(&context);
+  ProduceBatch batch;
+  batch.set_batch_id(7);
+  for (int j = 0; j < 5; ++j) *batch.add_records() = Request("draining", j);
+  ASSERT_TRUE(stream->Write(batch));
+  ASSERT_TRUE(harness_->producer().WaitForWaiting(5, absl::Seconds(30)));
+
+  // Kafka is away for the whole grace: the accepted records fail with UNAVAILABLE, the result
+  // still comes, and the stream ends with UNAVAILABLE.
+  std::thread shutdown([&] { harness_->server().Shutdown(); });
+  std::vector<ProduceBatchResult> results;
+  ProduceBatchResult batch_result;
+  while (stream->Read(&batch_result)) results.push_back(batch_result);
+  grpc::Status status = stream->Finish();
+  shutdown.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].batch_id(), 7u);
+  ASSERT_EQ(results[0].results_size(), 5);
+  for (const ProduceResponse& response : results[0].results()) {
+    EXPECT_EQ(CodeOf(response), grpc::StatusCode::UNAVAILABLE) << response.error().message();
+  }
+  harness_->SetAllBrokersUp();
 }
 
 }  // namespace

@@ -27,6 +27,10 @@ absl::StatusOr<std::unique_ptr<SidecarHarness>> SidecarHarness::Start(Options op
   config.listen = "127.0.0.1:0";
   config.metrics_listen = "127.0.0.1:0";
   config.brokers = harness->cluster_->bootstrap_servers();
+  // What the producer runs with, as main.cc gives it (the server sizes gRPC's message limit
+  // from message.max.bytes).
+  config.kafka_settings.insert(config.kafka_settings.begin(), options.kafka_settings.begin(),
+                               options.kafka_settings.end());
   config.max_pending_produces = options.max_pending_produces;
   config.shutdown_grace = options.shutdown_grace;
   if (absl::Status valid = sidecar::ValidateConfig(config); !valid.ok()) return valid;

@@ -3,10 +3,13 @@
 //
 // It shows the patterns an app needs, with no Kafka client library:
 //
-//   1. ProduceStream: write many records on one stream, one answer per record (matched by
-//      request_id) with its partition and offset, or an error for that record alone. The app
-//      keeps at most --max_pending records unanswered, and the sidecar stops reading when it
-//      holds --max_pending_produces, so gRPC flow control slows a fast app down.
+//   1. ProduceBatchStream (the fast path, the default): write records in batches of
+//      --batch_size on one stream; each batch gets one result (matched by batch_id) with one
+//      answer per record, in the batch's order: its partition and offset, or an error for that
+//      record alone. Or, with --produce=stream, ProduceStream: one record a message, one answer
+//      per record (matched by request_id). Either way the app keeps at most --max_pending
+//      records unanswered, and the sidecar stops reading when it holds --max_pending_produces,
+//      so gRPC flow control slows a fast app down.
 //   2. Consume: subscribe (group, topics, max_in_flight), receive RecordBatches, process each
 //      record and ack it by delivery_id. An offset is committed only once it is acked.
 //   3. Nack: a record that failed for a passing reason is given back and comes again with
@@ -32,6 +35,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -50,8 +54,12 @@ DEFINE_string(target, "localhost:50051", "the sidecar: host:port or unix:/path")
 DEFINE_string(topic, "orders", "the topic to produce to and consume from");
 DEFINE_string(group, "orders-example", "the Kafka consumer group");
 DEFINE_int32(count, 10, "records to produce and consume");
+DEFINE_string(produce, "batches",
+              "how to produce: batches (ProduceBatchStream, --batch_size records a message: "
+              "the fast path) or stream (ProduceStream, one record a message)");
+DEFINE_int32(batch_size, 5, "with --produce=batches: records per ProduceBatch");
 DEFINE_int32(max_pending, 100,
-             "records the app sends on its ProduceStream before it waits for their answers");
+             "records the app sends before it waits for their answers");
 DEFINE_int32(max_in_flight, 100, "unacked records the sidecar may send the Consume stream");
 DEFINE_double(ready_timeout_s, 30, "how long to wait for the sidecar to accept connections");
 DEFINE_double(timeout_s, 60, "deadline of each call (producing; consuming all records)");
@@ -61,6 +69,8 @@ namespace {
 using kafka_sidecar::v1::ConsumeRequest;
 using kafka_sidecar::v1::ConsumeResponse;
 using kafka_sidecar::v1::KafkaSidecar;
+using kafka_sidecar::v1::ProduceBatch;
+using kafka_sidecar::v1::ProduceBatchResult;
 using kafka_sidecar::v1::ProduceRequest;
 using kafka_sidecar::v1::ProduceResponse;
 using kafka_sidecar::v1::Record;
@@ -206,6 +216,18 @@ class ProduceWindow {
   int waits_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// Prints the request_ids that got no answer (the first 10) and how many records failed.
+void ReportUnanswered(std::vector<uint64_t> missing, int failed) {
+  if (!missing.empty()) {
+    constexpr size_t kShown = 10;
+    std::cout << "  " << missing.size() << " records got no answer: "
+              << absl::StrJoin(missing.begin(), missing.begin() + std::min(missing.size(), kShown),
+                               ", ")
+              << (missing.size() > kShown ? ", ..." : "") << "\n";
+  }
+  if (failed > 0) std::cout << "  " << failed << " records failed\n";
+}
+
 struct ProduceResult {
   int produced = 0;     // records Kafka has
   grpc::Status status;  // how the stream ended
@@ -259,16 +281,144 @@ ProduceResult ProduceOrders(KafkaSidecar::Stub& stub, const std::string& topic, 
   // without an answer are in doubt, and an app sends them again: when the sidecar shut down
   // (UNAVAILABLE) it had not read them, but when the call broke (a deadline, a crash) Kafka may
   // have them already.
-  if (std::vector<uint64_t> missing = window.Unanswered(); !missing.empty()) {
-    constexpr size_t kShown = 10;
-    std::cout << "  " << missing.size() << " records got no answer: "
-              << absl::StrJoin(missing.begin(), missing.begin() + std::min(missing.size(), kShown),
-                               ", ")
-              << (missing.size() > kShown ? ", ..." : "") << "\n";
-  }
-  if (failed > 0) std::cout << "  " << failed << " records failed\n";
+  ReportUnanswered(window.Unanswered(), failed);
   std::cout << "  the writer waited " << window.waits() << " times for answers (at most "
             << max_pending << " unanswered)\n";
+  return result;
+}
+
+// The batches written on a ProduceBatchStream and not yet answered, by batch_id, with the
+// request_id and key of each record (to report answers). Add waits while the batch would take
+// the unanswered records past `max_pending`, unless none is unanswered (a batch is never split:
+// a larger one goes alone). The writer thread adds, the reader thread takes results away.
+// Thread-safe.
+class BatchWindow {
+ public:
+  // A record of a batch: its request_id and key.
+  using Entry = std::pair<uint64_t, std::string>;
+
+  explicit BatchWindow(int max_pending) : max_pending_(max_pending) {}
+
+  // Waits for room, then counts `batch`. False once the stream ended: do not write it.
+  bool Add(const ProduceBatch& batch) {
+    const size_t size = static_cast<size_t>(batch.records_size());
+    absl::MutexLock lock(&mu_);
+    auto has_room = [this, size]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return ended_ || records_ == 0 || records_ + size <= max_pending_;
+    };
+    if (!has_room()) {
+      ++waits_;
+      mu_.Await(absl::Condition(&has_room));
+    }
+    if (ended_) return false;
+    std::vector<Entry>& entries = unanswered_[batch.batch_id()];
+    for (const ProduceRequest& record : batch.records()) {
+      entries.emplace_back(record.request_id(), record.key());
+    }
+    records_ += size;
+    return true;
+  }
+
+  // The records of an answered batch, which leaves the window; empty for an unknown batch_id.
+  std::vector<Entry> Answer(uint64_t batch_id) {
+    absl::MutexLock lock(&mu_);
+    auto it = unanswered_.find(batch_id);
+    if (it == unanswered_.end()) return {};
+    std::vector<Entry> entries = std::move(it->second);
+    unanswered_.erase(it);
+    records_ -= entries.size();
+    return entries;
+  }
+
+  // The stream ended: Add waits no more.
+  void End() {
+    absl::MutexLock lock(&mu_);
+    ended_ = true;
+  }
+
+  // The request_ids still unanswered, in order.
+  std::vector<uint64_t> Unanswered() const {
+    absl::MutexLock lock(&mu_);
+    std::vector<uint64_t> ids;
+    for (const auto& [batch_id, entries] : unanswered_) {
+      for (const Entry& entry : entries) ids.push_back(entry.first);
+    }
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  }
+
+  // How often Add waited for answers: backpressure at work.
+  int waits() const {
+    absl::MutexLock lock(&mu_);
+    return waits_;
+  }
+
+ private:
+  const size_t max_pending_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, std::vector<Entry>> unanswered_ ABSL_GUARDED_BY(mu_);
+  size_t records_ ABSL_GUARDED_BY(mu_) = 0;  // in unanswered_
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  int waits_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Produces `count` orders on one ProduceBatchStream, `batch_size` a batch: a thread writes the
+// batches, at most `max_pending` records unanswered, while this one reads the results. A batch's
+// result comes once Kafka answered all of its records, with one answer per record in the
+// batch's order; results of different batches may come in any order.
+ProduceResult ProduceOrderBatches(KafkaSidecar::Stub& stub, const std::string& topic, int count,
+                                  int batch_size, int max_pending, double timeout_s) {
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineIn(timeout_s));
+  std::unique_ptr<grpc::ClientReaderWriter<ProduceBatch, ProduceBatchResult>> stream =
+      stub.ProduceBatchStream(&context);
+  BatchWindow window(max_pending);
+
+  std::thread writer([&] {
+    uint64_t batch_id = 0;
+    for (int first = 1; first <= count; first += batch_size) {
+      ProduceBatch batch;
+      batch.set_batch_id(++batch_id);
+      for (int order_id = first; order_id < first + batch_size && order_id <= count; ++order_id) {
+        *batch.add_records() = MakeOrder(topic, order_id);
+      }
+      if (!window.Add(batch)) break;
+      // A batch is many records already: no buffer_hint, so none waits in gRPC's buffer.
+      if (!stream->Write(batch)) break;  // the stream ended: Finish says why
+    }
+    stream->WritesDone();
+  });
+
+  ProduceResult result;
+  int failed = 0;
+  ProduceBatchResult batch_result;
+  while (stream->Read(&batch_result)) {
+    const std::vector<BatchWindow::Entry> records = window.Answer(batch_result.batch_id());
+    for (int i = 0; i < batch_result.results_size(); ++i) {
+      const ProduceResponse& answer = batch_result.results(i);
+      const std::string key =
+          static_cast<size_t>(i) < records.size() ? records[i].second : std::string("?");
+      if (answer.has_error()) {
+        ++failed;
+        std::cout << "  record " << answer.request_id() << " (key " << key
+                  << ") FAILED: " << CodeName(answer.error().code()) << ": "
+                  << answer.error().message() << "\n";
+      } else {
+        ++result.produced;
+        std::cout << "  record " << answer.request_id() << " (key " << key << ") -> "
+                  << answer.topic() << "/" << answer.partition() << "@" << answer.offset()
+                  << "\n";
+      }
+    }
+  }
+  window.End();
+  writer.join();
+  result.status = stream->Finish();
+  // As with ProduceStream: with OK every record written was answered; otherwise the records
+  // without an answer are in doubt, and an app sends them again.
+  ReportUnanswered(window.Unanswered(), failed);
+  std::cout << "  the writer waited " << window.waits() << " times for answers (at most "
+            << max_pending << " records unanswered)\n";
   return result;
 }
 
@@ -473,11 +623,16 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "produces and consumes orders through kafka-sidecar.\n"
       "  orders_example [--target=localhost:50051] [--count=10] [--topic=orders] "
-      "[--group=orders-example]");
+      "[--group=orders-example] [--produce=batches|stream] [--batch_size=5]");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
-  if (FLAGS_count < 1 || FLAGS_max_pending < 1 || FLAGS_max_in_flight < 0) {
-    std::cerr << "orders_example: --count and --max_pending must be 1 or more, --max_in_flight "
-                 "0 or more\n";
+  if (FLAGS_count < 1 || FLAGS_max_pending < 1 || FLAGS_batch_size < 1 ||
+      FLAGS_max_in_flight < 0) {
+    std::cerr << "orders_example: --count, --max_pending and --batch_size must be 1 or more, "
+                 "--max_in_flight 0 or more\n";
+    return 2;
+  }
+  if (FLAGS_produce != "batches" && FLAGS_produce != "stream") {
+    std::cerr << "orders_example: --produce must be batches or stream\n";
     return 2;
   }
 
@@ -492,10 +647,17 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<KafkaSidecar::Stub> stub = KafkaSidecar::NewStub(channel);
 
-  std::cout << "producing " << FLAGS_count << " orders to " << FLAGS_topic
-            << " on one ProduceStream\n";
-  ProduceResult produced =
-      ProduceOrders(*stub, FLAGS_topic, FLAGS_count, FLAGS_max_pending, FLAGS_timeout_s);
+  ProduceResult produced;
+  if (FLAGS_produce == "batches") {
+    std::cout << "producing " << FLAGS_count << " orders to " << FLAGS_topic
+              << " on one ProduceBatchStream, " << FLAGS_batch_size << " a batch\n";
+    produced = ProduceOrderBatches(*stub, FLAGS_topic, FLAGS_count, FLAGS_batch_size,
+                                   FLAGS_max_pending, FLAGS_timeout_s);
+  } else {
+    std::cout << "producing " << FLAGS_count << " orders to " << FLAGS_topic
+              << " on one ProduceStream\n";
+    produced = ProduceOrders(*stub, FLAGS_topic, FLAGS_count, FLAGS_max_pending, FLAGS_timeout_s);
+  }
   if (!produced.status.ok()) {
     return Fail(absl::StrCat("producing: ", Explain(produced.status, FLAGS_target)));
   }

@@ -3,10 +3,13 @@
 
 It shows the patterns an app needs, with no Kafka client library:
 
-  1. ProduceStream: write many records on one stream, one answer per record (matched by
-     request_id) with its partition and offset, or an error for that record alone. The sidecar
-     stops reading when it holds --max_pending_produces unanswered records, so a fast app is
-     slowed down by gRPC flow control instead of filling memory.
+  1. ProduceBatchStream (the fast path, the default): write records in batches of
+     --batch_size on one stream; each batch gets one result (matched by batch_id) with one
+     answer per record, in the batch's order: its partition and offset, or an error for that
+     record alone. Or, with --produce=stream, ProduceStream: one record a message, one answer
+     per record (matched by request_id). The sidecar stops reading when it holds
+     --max_pending_produces unanswered records, so a fast app is slowed down by gRPC flow
+     control instead of filling memory.
   2. Consume: subscribe (group, topics, max_in_flight), receive RecordBatches, process each
      record and ack it by delivery_id. An offset is committed only once it is acked.
   3. Nack: a record that failed for a passing reason is given back and comes again with
@@ -53,34 +56,63 @@ class PoisonError(Exception):
 # Producing
 
 
+def make_order(topic, request_id):
+    """Order `request_id` (1, 2, ...) as a ProduceRequest whose request_id is the order id."""
+    customers = ["customer-1", "customer-2", "customer-3"]
+    customer = customers[(request_id - 1) % len(customers)]
+    order = {"order_id": request_id, "customer": customer, "amount_cents": 100 * request_id}
+    if request_id == 3:
+        order["simulate"] = "transient-failure"  # fails the first time it is processed
+    value = json.dumps(order).encode()
+    if request_id == 5:
+        value = b"poison"  # not JSON: can never be processed
+    return pb.ProduceRequest(
+        topic=topic,
+        key=customer.encode(),  # one customer's orders keep their order, on one partition
+        value=value,
+        headers=[
+            pb.Header(key="content-type", value=b"application/json"),
+            pb.Header(key="source", value=b"orders_example.py"),
+        ],
+        request_id=request_id,
+    )
+
+
 def order_requests(topic, count, sent):
     """The ProduceRequests, made lazily: gRPC takes the next one only when flow control lets it.
 
     Every request is recorded in `sent` (request_id -> request) before it goes out, so each
     answer can be matched with its record.
     """
-    customers = ["customer-1", "customer-2", "customer-3"]
-    for i in range(count):
-        request_id = i + 1
-        customer = customers[i % len(customers)]
-        order = {"order_id": request_id, "customer": customer, "amount_cents": 100 * request_id}
-        if request_id == 3:
-            order["simulate"] = "transient-failure"  # fails the first time it is processed
-        value = json.dumps(order).encode()
-        if request_id == 5:
-            value = b"poison"  # not JSON: can never be processed
-        request = pb.ProduceRequest(
-            topic=topic,
-            key=customer.encode(),  # one customer's orders keep their order, on one partition
-            value=value,
-            headers=[
-                pb.Header(key="content-type", value=b"application/json"),
-                pb.Header(key="source", value=b"orders_example.py"),
-            ],
-            request_id=request_id,
-        )
+    for request_id in range(1, count + 1):
+        request = make_order(topic, request_id)
         sent[request_id] = request
         yield request
+
+
+def order_batches(topic, count, batch_size, sent):
+    """The ProduceBatches of `batch_size` orders, made lazily like order_requests.
+
+    Every batch is recorded in `sent` (batch_id -> batch) before it goes out.
+    """
+    for batch_id, first in enumerate(range(1, count + 1, batch_size), start=1):
+        last = min(first + batch_size - 1, count)
+        batch = pb.ProduceBatch(
+            batch_id=batch_id,
+            records=[make_order(topic, request_id) for request_id in range(first, last + 1)])
+        sent[batch_id] = batch
+        yield batch
+
+
+def report_answer(answer, key):
+    """Prints one record's answer; returns whether Kafka has the record."""
+    if answer.HasField("error"):
+        code = STATUS_NAMES.get(answer.error.code, str(answer.error.code))
+        print(f"  record {answer.request_id} (key {key}) FAILED: {code}: {answer.error.message}")
+        return False
+    print(f"  record {answer.request_id} (key {key}) -> "
+          f"{answer.topic}/{answer.partition}@{answer.offset}")
+    return True
 
 
 def produce_orders(stub, topic, count, timeout_s):
@@ -93,18 +125,41 @@ def produce_orders(stub, topic, count, timeout_s):
     for answer in answers:
         request = sent.pop(answer.request_id, None)
         key = request.key.decode() if request is not None else "?"
-        if answer.HasField("error"):
-            failed += 1
-            code = STATUS_NAMES.get(answer.error.code, str(answer.error.code))
-            print(f"  record {answer.request_id} (key {key}) FAILED: {code}: "
-                  f"{answer.error.message}")
-        else:
+        if report_answer(answer, key):
             produced += 1
-            print(f"  record {answer.request_id} (key {key}) -> "
-                  f"{answer.topic}/{answer.partition}@{answer.offset}")
+        else:
+            failed += 1
     # The stream ended with OK: every record was answered (the sidecar guarantees it).
     if sent:
         print(f"  {len(sent)} records got no answer: {sorted(sent)}")
+    if failed:
+        print(f"  {failed} records failed")
+    return produced
+
+
+def produce_order_batches(stub, topic, count, batch_size, timeout_s):
+    """Produces `count` orders on one ProduceBatchStream; returns how many Kafka has.
+
+    Each batch gets one result once Kafka has answered all of its records, with one answer per
+    record in the batch's order; results of different batches may come in any order.
+    """
+    sent = {}
+    produced = failed = 0
+    results = stub.ProduceBatchStream(order_batches(topic, count, batch_size, sent),
+                                      timeout=timeout_s)
+    for result in results:
+        batch = sent.pop(result.batch_id, None)
+        records = list(batch.records) if batch is not None else []
+        for i, answer in enumerate(result.results):
+            key = records[i].key.decode() if i < len(records) else "?"
+            if report_answer(answer, key):
+                produced += 1
+            else:
+                failed += 1
+    # The stream ended with OK: every batch was answered (the sidecar guarantees it).
+    if sent:
+        missing = sorted(r.request_id for batch in sent.values() for r in batch.records)
+        print(f"  {len(missing)} records got no answer: {missing}")
     if failed:
         print(f"  {failed} records failed")
     return produced
@@ -263,6 +318,11 @@ def main():
     parser.add_argument("--topic", default="orders")
     parser.add_argument("--group", default="orders-example", help="Kafka consumer group")
     parser.add_argument("--count", type=int, default=10, help="records to produce and consume")
+    parser.add_argument("--produce", choices=["batches", "stream"], default="batches",
+                        help="ProduceBatchStream, --batch_size records a message (the fast "
+                        "path), or ProduceStream, one record a message (default %(default)s)")
+    parser.add_argument("--batch_size", type=int, default=5,
+                        help="with --produce=batches: records per ProduceBatch")
     parser.add_argument("--max_in_flight", type=int, default=100,
                         help="unacked records the sidecar may send this stream")
     parser.add_argument("--ready_timeout_s", type=float, default=30,
@@ -270,6 +330,8 @@ def main():
     parser.add_argument("--timeout_s", type=float, default=60,
                         help="deadline of each call (producing; consuming all records)")
     args = parser.parse_args()
+    if args.count < 1 or args.batch_size < 1:
+        parser.error("--count and --batch_size must be 1 or more")
 
     # The sidecar is local: reconnect quickly when it restarts (gRPC's default backs off to 2 min).
     channel = grpc.insecure_channel(args.target, options=[("grpc.max_reconnect_backoff_ms", 1000)])
@@ -283,8 +345,14 @@ def main():
 
     step = "producing"
     try:
-        print(f"producing {args.count} orders to {args.topic} on one ProduceStream")
-        produced = produce_orders(stub, args.topic, args.count, args.timeout_s)
+        if args.produce == "batches":
+            print(f"producing {args.count} orders to {args.topic} on one ProduceBatchStream, "
+                  f"{args.batch_size} a batch")
+            produced = produce_order_batches(stub, args.topic, args.count, args.batch_size,
+                                             args.timeout_s)
+        else:
+            print(f"producing {args.count} orders to {args.topic} on one ProduceStream")
+            produced = produce_orders(stub, args.topic, args.count, args.timeout_s)
         print(f"produced {produced}")
         if produced != args.count:
             print(f"orders_example: {args.count - produced} of {args.count} records were not "

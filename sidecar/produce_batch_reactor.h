@@ -1,0 +1,113 @@
+#ifndef KAFKA_SIDECAR_SIDECAR_PRODUCE_BATCH_REACTOR_H_
+#define KAFKA_SIDECAR_SIDECAR_PRODUCE_BATCH_REACTOR_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "broker/producer.h"
+#include "proto/kafka_sidecar.grpc.pb.h"
+#include "sidecar/metrics.h"
+#include "sidecar/produce_stream_registry.h"
+
+namespace kafka_sidecar::sidecar {
+
+// One ProduceBatchStream call. Reads a ProduceBatch, hands its records to the producer in one
+// Producer::ProduceBatch, and writes the batch's ProduceBatchResult (one response per record,
+// in the batch's order) once every record of it has its answer; results of different batches
+// go out in the order they complete. A record the sidecar refuses itself (a bad topic name, a
+// negative partition; every record read once draining) gets its error in the result without
+// reaching the producer; the batch and the stream go on.
+//
+// Backpressure counts records: the records of accepted batches whose results are not yet
+// written. The next batch is read only while fewer than `max_pending` are, so a batch is never
+// split, and one larger than `max_pending` is still taken when fewer are pending (it cannot
+// deadlock the stream): at most max_pending - 1 plus one batch are ever pending.
+//
+// Per batch the reactor allocates one object (the result, on its own arena, and a countdown of
+// the records still waiting for Kafka), never one per record.
+//
+// Threads: as ProduceStreamReactor. Reactions run on gRPC's threads, delivery reports on the
+// producer's (or inline). Every gRPC operation is issued by Pump(), which one thread at a time
+// runs, outside mu_. The reactor deletes itself in OnDone, which gRPC calls only after Finish;
+// Finish is called only once every accepted batch was answered, so no report outlives it.
+class ProduceBatchReactor final
+    : public grpc::ServerBidiReactor<kafka_sidecar::v1::ProduceBatch,
+                                     kafka_sidecar::v1::ProduceBatchResult>,
+      public DrainableStream {
+ public:
+  // `metrics.pending_records` counts this stream's pending records too.
+  ProduceBatchReactor(broker::Producer& producer, int max_pending, ProduceMetrics& metrics,
+                      ProduceStreamRegistry& registry);
+  ~ProduceBatchReactor() override;
+
+  // Stops reading; ends the stream with UNAVAILABLE once every accepted batch is answered.
+  void Drain() override;
+
+ private:
+  // One accepted batch: its result, filled in as Kafka answers. Defined in the .cc.
+  class Batch;
+
+  // The gRPC operations that the current state calls for.
+  struct Actions {
+    bool read = false;
+    const kafka_sidecar::v1::ProduceBatchResult* write = nullptr;
+    bool write_buffer_hint = false;
+    bool finish = false;
+    grpc::Status finish_status;
+  };
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnDone() override;
+
+  // Every record of `batch` has its answer: queue its result (the reactor takes it over).
+  void Complete(Batch* batch);
+  // Issues the operations the state calls for, until there are none.
+  void Pump();
+  // The same, for a caller that already set pumping_.
+  void PumpClaimed();
+  Actions NextActions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Changes pending_records_, and the gauge with it.
+  void AddPending(int records) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    pending_records_ += records;
+    metrics_.pending_records += records;
+  }
+
+  broker::Producer& producer_;
+  const int max_pending_;
+  ProduceMetrics& metrics_;
+  ProduceStreamRegistry& registry_;
+
+  // Written by gRPC between StartRead and OnReadDone; read only in OnReadDone, as are the
+  // scratch views below (reused from batch to batch).
+  kafka_sidecar::v1::ProduceBatch request_;
+  std::vector<broker::RecordView> views_;
+  std::vector<broker::HeaderView> header_views_;
+
+  absl::Mutex mu_;
+  bool pumping_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;  // until OnReadDone has handed it on
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;      // the app half-closed, or the call broke
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a write failed: the app is gone
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // Records of accepted batches whose results are not yet written: what max_pending bounds.
+  int pending_records_ ABSL_GUARDED_BY(mu_) = 0;
+  // Accepted batches with a record still waiting for its answer (owned by nobody but the
+  // countdown: Complete takes them over).
+  int open_batches_ ABSL_GUARDED_BY(mu_) = 0;
+  // Answered batches, waiting to be written.
+  std::deque<std::unique_ptr<Batch>> ready_ ABSL_GUARDED_BY(mu_);
+  // The batch whose result gRPC is writing.
+  std::unique_ptr<Batch> writing_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace kafka_sidecar::sidecar
+
+#endif  // KAFKA_SIDECAR_SIDECAR_PRODUCE_BATCH_REACTOR_H_
