@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -25,10 +26,33 @@ using ::testing::ElementsAre;
 using ::testing::SizeIs;
 
 constexpr int kPartitions = 6;
+constexpr absl::Duration kSessionTimeout = absl::Seconds(6);
 
-std::unique_ptr<SidecarHarness> StartSidecar(absl::Duration linger) {
+// librdkafka 2.0.2's mock coordinator ends a rebalance round only when its timer fires,
+// session.timeout.ms minus 1 s after the round began (3 s for a group's first round), with
+// whoever has rejoined by then. Cooperative-sticky takes two rounds to give a newcomer anything
+// (the first only takes partitions away), and each round a member misses (not yet rejoined, or
+// its SyncGroup answered after the leader's) costs another. So waits on the group are sized in
+// rounds, each with room for a loaded machine, plus rounds that members may miss. They are
+// hang guards, not expectations: each returns as soon as the group is there.
+constexpr absl::Duration kRoundMargin = absl::Seconds(5);
+constexpr int kMissedRounds = 3;
+absl::Duration Rounds(int needed) {
+  return (needed + kMissedRounds) * (kSessionTimeout + kRoundMargin);
+}
+
+// The session timeout the rounds above are sized for, and librdkafka's cgrp debug output
+// (what each member sent the coordinator and heard back, round by round), in the test's log.
+std::vector<std::pair<std::string, std::string>> GroupSettings() {
+  return {{"session.timeout.ms", absl::StrCat(absl::ToInt64Milliseconds(kSessionTimeout))},
+          {"debug", "cgrp"}};
+}
+
+std::unique_ptr<SidecarHarness> StartSidecar(absl::Duration linger,
+                                             broker::KafkaSettings consumer_settings = {}) {
   SidecarHarness::Options options;
   options.config.unsubscribe_linger = linger;
+  options.consumer_settings = std::move(consumer_settings);
   absl::StatusOr<std::unique_ptr<SidecarHarness>> harness =
       SidecarHarness::Start(std::move(options));
   EXPECT_TRUE(harness.ok()) << harness.status();
@@ -48,31 +72,35 @@ size_t AssignedPartitions(SidecarHarness& harness) {
 
 TEST(MembershipTest, ASidecarWithoutStreamsIsNotInTheGroup) {
   constexpr absl::Duration kLinger = absl::Milliseconds(500);
-  auto harness = StartSidecar(kLinger);
+  auto harness = StartSidecar(kLinger, GroupSettings());
   ASSERT_NE(harness, nullptr);
   ASSERT_TRUE(harness->cluster().CreateTopic("idle", kPartitions).ok());
   ASSERT_TRUE(ProduceDirect(harness->bootstrap(), "idle", 600, 20).ok());
 
-  // No stream yet: a plain consumer is alone in the group.
-  auto other = GroupMember::Join(harness->bootstrap(), "idle-group", "idle");
+  // No stream yet: a plain consumer is alone in the group (its first round).
+  auto other = GroupMember::Join(harness->bootstrap(), "idle-group", "idle", GroupSettings());
   ASSERT_TRUE(other.ok()) << other.status();
-  EXPECT_THAT((*other)->WaitForAssignment(kPartitions, absl::Seconds(30)), SizeIs(kPartitions));
+  EXPECT_THAT((*other)->WaitForAssignment(kPartitions, Rounds(1)), SizeIs(kPartitions));
 
-  // An app stream makes the sidecar a member: the two share the partitions.
+  // An app stream makes the sidecar a member: the two share the partitions. Cooperative-sticky
+  // takes two rounds: the first takes half from the other member, the second gives them to the
+  // sidecar.
   DeliveryLog log;
   auto app = std::make_unique<ConsumingApp>("app", harness->stub(), "idle-group",
                                             std::vector<std::string>{"idle"}, 100, log);
   ASSERT_TRUE(app->subscribed());
-  EXPECT_THAT((*other)->WaitForAssignment(kPartitions / 2, absl::Seconds(30)),
+  const absl::Time shared_by = absl::Now() + Rounds(2);
+  EXPECT_THAT((*other)->WaitForAssignment(kPartitions / 2, shared_by - absl::Now()),
               SizeIs(kPartitions / 2));
-  ASSERT_TRUE(log.WaitUntil(HasRecords, absl::Seconds(30)));
+  ASSERT_TRUE(log.WaitUntil(HasRecords, shared_by - absl::Now()));
   EXPECT_EQ(AssignedPartitions(*harness), static_cast<size_t>(kPartitions / 2));
 
   // The app's last stream ends: after the linger the sidecar leaves and the plain consumer is
   // given every partition.
   EXPECT_TRUE(app->Finish().ok());
   const absl::Time ended = absl::Now();
-  EXPECT_THAT((*other)->WaitForAssignment(kPartitions, kLinger + absl::Seconds(20)),
+  // One round: no one holds the partitions the sidecar gave up.
+  EXPECT_THAT((*other)->WaitForAssignment(kPartitions, kLinger + Rounds(1)),
               ElementsAre(0, 1, 2, 3, 4, 5));
   std::cout << "partitions moved to the other member "
             << absl::FormatDuration(absl::Now() - ended) << " after the last stream ended\n";
