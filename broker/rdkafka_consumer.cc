@@ -87,7 +87,7 @@ absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(
       {"partition.assignment.strategy", "cooperative-sticky"},
       // Bound librdkafka's prefetch: part of the sidecar's memory budget. A fetch response may
       // overshoot the queue limits by up to fetch.max.bytes per broker.
-      {"queued.max.messages.kbytes", "16384"},
+      {"queued.max.messages.kbytes", absl::StrCat(options.max_prefetch_kbytes)},
       {"fetch.max.bytes", "4194304"},
       {"queued.min.messages", absl::StrCat(options.max_prefetch_records)},
   };
@@ -283,7 +283,24 @@ void RdKafkaConsumer::Pause(const std::vector<TopicPartition>& partitions) {
 
 void RdKafkaConsumer::Resume(const std::vector<TopicPartition>& partitions) {
   if (partitions.empty()) return;
-  rd_kafka_resume_partitions(rk_.get(), ToList(partitions).get());
+  PartitionListPtr list = ToList(partitions);
+  rd_kafka_resume_partitions(rk_.get(), list.get());
+  // librdkafka 2.0.2 decides to fetch a resumed partition only when its broker thread next
+  // looks, up to a second later: a backlog then moves at a fraction of its pace. A seek to
+  // where the app stands sends that thread an op, so it fetches at once. Partitions with no
+  // position yet (nothing consumed) start from their committed offsets anyway.
+  if (rd_kafka_position(rk_.get(), list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  PartitionListPtr seek(rd_kafka_topic_partition_list_new(list->cnt));
+  for (int i = 0; i < list->cnt; ++i) {
+    if (list->elems[i].offset < 0) continue;
+    rd_kafka_topic_partition_list_add(seek.get(), list->elems[i].topic, list->elems[i].partition)
+        ->offset = list->elems[i].offset;
+  }
+  if (seek->cnt == 0) return;
+  if (rd_kafka_error_t* error = rd_kafka_seek_partitions(rk_.get(), seek.get(), /*timeout_ms=*/0)) {
+    LOG(WARNING) << "[" << group_ << "] seek on resume: " << rd_kafka_error_string(error);
+    rd_kafka_error_destroy(error);
+  }
 }
 
 void RdKafkaConsumer::CommitAsync(const std::vector<PartitionOffset>& offsets,

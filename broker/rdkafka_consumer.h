@@ -17,6 +17,8 @@ struct RdKafkaConsumerOptions {
   std::string group;
   // Records librdkafka prefetches before it stops fetching (queued.min.messages).
   int max_prefetch_records = 50000;
+  // And the bytes of them (queued.max.messages.kbytes).
+  int max_prefetch_kbytes = 16384;
   // Extra librdkafka settings (--kafka_config), applied after the defaults: manual commits,
   // auto.offset.reset=earliest, cooperative-sticky assignment, a bounded prefetch.
   KafkaSettings settings;

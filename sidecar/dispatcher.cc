@@ -133,7 +133,9 @@ uint64_t Dispatcher::RouteOf(const Message& m) {
 void Dispatcher::List(uint64_t route_id, const Route& route, size_t count, bool front) {
   std::deque<Ready>& list = route.stream == 0 ? unowned_ : streams_.at(route.stream).ready;
   const Ready ready{route_id, route.seq};
-  if (front) {
+  if (count == 1) {
+    front ? list.push_front(ready) : list.push_back(ready);
+  } else if (front) {
     list.insert(list.begin(), count, ready);
   } else {
     list.insert(list.end(), count, ready);
