@@ -78,6 +78,12 @@ class Producer {
     }
   }
 
+  // A caller hands over no more records until some of its own are answered (its backpressure
+  // window is full): waiting for more records to fill a request (librdkafka's linger.ms) would
+  // only delay the answers it waits for. Sends what is queued without that wait; returns at
+  // once.
+  virtual void SendNow() = 0;
+
   // Waits up to `timeout` for Kafka to acknowledge every record handed over so far. Records
   // still waiting then fail with UNAVAILABLE. When Drain returns, every DeliveryCallback of
   // those records has run. Returns DEADLINE_EXCEEDED when some had to be failed.

@@ -13,9 +13,11 @@ namespace kafka_sidecar::broker {
 struct RdKafkaDeleter {
   void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
   void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
+  void operator()(rd_kafka_queue_t* queue) const { rd_kafka_queue_destroy(queue); }
 };
 using RdKafkaPtr = std::unique_ptr<rd_kafka_t, RdKafkaDeleter>;
 using RdKafkaConfPtr = std::unique_ptr<rd_kafka_conf_t, RdKafkaDeleter>;
+using RdKafkaQueuePtr = std::unique_ptr<rd_kafka_queue_t, RdKafkaDeleter>;
 
 // Builds a librdkafka configuration from `settings`, applied in order, with librdkafka's log
 // routed to glog. Returns INVALID_ARGUMENT naming the setting librdkafka refused (the value of

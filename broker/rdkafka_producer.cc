@@ -134,11 +134,15 @@ absl::StatusOr<std::unique_ptr<RdKafkaProducer>> RdKafkaProducer::Create(
 }
 
 RdKafkaProducer::RdKafkaProducer(RdKafkaPtr rk, absl::Duration poll_interval)
-    : rk_(std::move(rk)), poll_interval_(poll_interval), poller_([this] { PollLoop(); }) {}
+    : rk_(std::move(rk)),
+      poll_interval_(poll_interval),
+      reports_(rd_kafka_queue_get_main(rk_.get())),
+      poller_([this] { PollLoop(); }) {}
 
 RdKafkaProducer::~RdKafkaProducer() {
   Drain(absl::ZeroDuration()).IgnoreError();
   stop_ = true;
+  rd_kafka_queue_yield(reports_.get());
   poller_.join();
   absl::MutexLock lock(&topics_mu_);
   for (const auto& [name, rkt] : topics_) rd_kafka_topic_destroy(rkt);
@@ -151,7 +155,19 @@ absl::Status RdKafkaProducer::CheckReachable(absl::Duration timeout) {
 
 void RdKafkaProducer::PollLoop() {
   const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(poll_interval_));
-  while (!stop_) rd_kafka_poll(rk_.get(), timeout_ms);
+  while (!stop_) {
+    // A flush serves delivery reports as a poll does, and while it runs librdkafka's broker
+    // threads (which it wakes) send without waiting for linger.ms.
+    if (send_now_.exchange(false, std::memory_order_acq_rel)) {
+      rd_kafka_flush(rk_.get(), timeout_ms);
+    } else {
+      rd_kafka_poll(rk_.get(), timeout_ms);
+    }
+  }
+}
+
+void RdKafkaProducer::SendNow() {
+  if (!send_now_.exchange(true, std::memory_order_acq_rel)) rd_kafka_queue_yield(reports_.get());
 }
 
 RdKafkaProducer::TopicRef RdKafkaProducer::Topic(absl::string_view name) {

@@ -45,6 +45,10 @@ class RdKafkaProducer final : public Producer {
   void Produce(const RecordView& record, DeliveryCallback done) override;
   // One allocation for the whole batch rather than a callback per record.
   void ProduceBatch(absl::Span<const RecordView> records, BatchDeliverySink& sink) override;
+  // Wakes the delivery thread, which flushes until every record handed over is answered or
+  // poll_interval passes: librdkafka sends without lingering only while a flush runs, and a
+  // record may become sendable only later (when its topic's metadata arrives).
+  void SendNow() override;
   absl::Status Drain(absl::Duration timeout) override;
   absl::Status CheckReachable(absl::Duration timeout) override;
 
@@ -70,8 +74,11 @@ class RdKafkaProducer final : public Producer {
   absl::Mutex topics_mu_;
   // Handles by topic name; destroyed with the producer.
   absl::flat_hash_map<std::string, rd_kafka_topic_t*> topics_ ABSL_GUARDED_BY(topics_mu_);
+  // The client's main queue, where delivery reports arrive: SendNow yields it to wake poller_.
+  const RdKafkaQueuePtr reports_;
   std::atomic<bool> stop_{false};
-  std::thread poller_;  // Serves delivery reports until stop_.
+  std::atomic<bool> send_now_{false};
+  std::thread poller_;  // Serves delivery reports until stop_; flushes when send_now_.
 };
 
 }  // namespace kafka_sidecar::broker

@@ -49,6 +49,7 @@ class TopicCreatingProducer final : public Producer {
     }
     inner_->ProduceBatch(records, sink);
   }
+  void SendNow() override { inner_->SendNow(); }
   absl::Status Drain(absl::Duration timeout) override { return inner_->Drain(timeout); }
   absl::Status CheckReachable(absl::Duration timeout) override {
     return inner_->CheckReachable(timeout);

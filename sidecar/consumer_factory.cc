@@ -13,11 +13,11 @@ ConsumerFactory RdKafkaConsumerFactory(const SidecarConfig& config, std::string 
                                        broker::KafkaSettings settings) {
   broker::KafkaSettings own = {{"partition.assignment.strategy", config.assignment_strategy}};
   own.insert(own.end(), settings.begin(), settings.end());
-  // The subscription drains librdkafka's prefetch into its own queues and pauses the
-  // partitions at its bound; librdkafka's own bounds (where it stops fetching a partition for
-  // a second) are twice as high, so that they are never the ones reached.
-  const int prefetch = std::max(2 * config.max_buffered_records, 1000);
-  const int prefetch_kbytes = 2 * config.max_buffered_mib * 1024;
+  // The subscription drains librdkafka's prefetch into its own queue as it comes and pauses
+  // the partitions at its bound; librdkafka's own bounds (where it stops fetching a partition
+  // for up to a second) are the same, reached only when draining falls a whole bound behind.
+  const int prefetch = std::max(config.max_buffered_records, 1000);
+  const int prefetch_kbytes = config.max_buffered_mib * 1024;
   return [bootstrap = std::move(bootstrap), settings = std::move(own), prefetch, prefetch_kbytes,
           instance = config.group_instance_id](const std::string& group, int member)
              -> absl::StatusOr<std::unique_ptr<broker::GroupConsumer>> {

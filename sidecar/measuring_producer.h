@@ -31,6 +31,7 @@ class MeasuringProducer final : public broker::Producer {
     metrics_.batches++;
     inner_.ProduceBatch(records, *new MeasuredBatch(metrics_, sink, records.size()));
   }
+  void SendNow() override { inner_.SendNow(); }
   absl::Status Drain(absl::Duration timeout) override { return inner_.Drain(timeout); }
   absl::Status CheckReachable(absl::Duration timeout) override {
     return inner_.CheckReachable(timeout);

@@ -120,7 +120,11 @@ class ProduceBatchReactor::Batch final : public broker::BatchDeliverySink {
 ProduceBatchReactor::ProduceBatchReactor(broker::Producer& producer, int max_pending,
                                          ProduceMetrics& metrics,
                                          ProduceStreamRegistry& registry)
-    : producer_(producer), max_pending_(max_pending), metrics_(metrics), registry_(registry) {
+    : producer_(producer),
+      max_pending_(max_pending),
+      metrics_(metrics),
+      registry_(registry),
+      send_now_policy_(max_pending) {
   const bool draining = registry_.Add(this);
   {
     absl::MutexLock lock(&mu_);
@@ -142,6 +146,7 @@ void ProduceBatchReactor::Drain() {
 void ProduceBatchReactor::OnReadDone(bool ok) {
   bool accepted = false;
   bool draining = false;
+  bool send_now = false;
   const int records = request_.records_size();
   {
     absl::MutexLock lock(&mu_);
@@ -152,6 +157,7 @@ void ProduceBatchReactor::OnReadDone(bool ok) {
       draining = draining_;
       ++open_batches_;
       AddPending(records);
+      send_now = send_now_policy_.Accepted(records, pending_records_);
     } else {
       read_in_flight_ = false;
     }
@@ -181,7 +187,10 @@ void ProduceBatchReactor::OnReadDone(bool ok) {
     views_.push_back(RecordViewOf(record, header_views_));
   }
   batch->Expect(static_cast<int>(views_.size()));
-  if (!views_.empty()) producer_.ProduceBatch(views_, *batch);
+  if (!views_.empty()) {
+    producer_.ProduceBatch(views_, *batch);
+    if (send_now) producer_.SendNow();
+  }
   {
     // Only now may request_ and the views be used for the next batch.
     absl::MutexLock lock(&mu_);

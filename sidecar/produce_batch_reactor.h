@@ -12,6 +12,7 @@
 #include "broker/producer.h"
 #include "proto/kafka_sidecar.grpc.pb.h"
 #include "sidecar/metrics.h"
+#include "sidecar/produce_request.h"
 #include "sidecar/produce_stream_registry.h"
 
 namespace kafka_sidecar::sidecar {
@@ -26,7 +27,8 @@ namespace kafka_sidecar::sidecar {
 // Backpressure counts records: the records of accepted batches whose results are not yet
 // written. The next batch is read only while fewer than `max_pending` are, so a batch is never
 // split, and one larger than `max_pending` is still taken when fewer are pending (it cannot
-// deadlock the stream): at most max_pending - 1 plus one batch are ever pending.
+// deadlock the stream): at most max_pending - 1 plus one batch are ever pending. A full window
+// may ask the producer to send at once (SendNowPolicy).
 //
 // Per batch the reactor allocates one object (the result, on its own arena, and a countdown of
 // the records still waiting for Kafka), never one per record.
@@ -99,6 +101,7 @@ class ProduceBatchReactor final
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   // Records of accepted batches whose results are not yet written: what max_pending bounds.
   int pending_records_ ABSL_GUARDED_BY(mu_) = 0;
+  SendNowPolicy send_now_policy_ ABSL_GUARDED_BY(mu_);
   // Accepted batches with a record still waiting for its answer (owned by nobody but the
   // countdown: Complete takes them over).
   int open_batches_ ABSL_GUARDED_BY(mu_) = 0;

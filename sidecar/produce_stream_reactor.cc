@@ -11,7 +11,11 @@ using kafka_sidecar::v1::ProduceResponse;
 ProduceStreamReactor::ProduceStreamReactor(broker::Producer& producer, int max_pending,
                                            ProduceMetrics& metrics,
                                            ProduceStreamRegistry& registry)
-    : producer_(producer), max_pending_(max_pending), metrics_(metrics), registry_(registry) {
+    : producer_(producer),
+      max_pending_(max_pending),
+      metrics_(metrics),
+      registry_(registry),
+      send_now_policy_(max_pending) {
   const bool draining = registry_.Add(this);
   {
     absl::MutexLock lock(&mu_);
@@ -30,6 +34,8 @@ void ProduceStreamReactor::Drain() {
 
 void ProduceStreamReactor::OnReadDone(bool ok) {
   bool accepted = false;
+  bool draining = false;
+  bool send_now = false;
   {
     absl::MutexLock lock(&mu_);
     if (!ok) reads_done_ = true;
@@ -38,6 +44,8 @@ void ProduceStreamReactor::OnReadDone(bool ok) {
       ++in_kafka_;
       metrics_.pending_records++;
       accepted = true;
+      draining = draining_;
+      send_now = send_now_policy_.Accepted(1, pending());
     }
     if (!accepted) read_in_flight_ = false;
   }
@@ -55,11 +63,6 @@ void ProduceStreamReactor::OnReadDone(bool ok) {
     Respond(std::move(response));
   };
   absl::Status valid = ValidateProduceRequest(request_);
-  bool draining;
-  {
-    absl::MutexLock lock(&mu_);
-    draining = draining_;
-  }
   if (!valid.ok()) {
     answer(broker::DeliveryReport{valid});
   } else if (draining) {
@@ -68,6 +71,7 @@ void ProduceStreamReactor::OnReadDone(bool ok) {
   } else {
     HeaderViews headers;
     producer_.Produce(ToRecordView(request_, headers), std::move(answer));
+    if (send_now) producer_.SendNow();
   }
   {
     // Only now may request_ be read into again.

@@ -10,6 +10,7 @@
 #include "broker/producer.h"
 #include "proto/kafka_sidecar.grpc.pb.h"
 #include "sidecar/metrics.h"
+#include "sidecar/produce_request.h"
 #include "sidecar/produce_stream_registry.h"
 
 namespace kafka_sidecar::sidecar {
@@ -17,7 +18,8 @@ namespace kafka_sidecar::sidecar {
 // One ProduceStream call. Reads a request, hands it to the producer, and writes one response
 // per request as Kafka answers (so responses may come out of request order across
 // partitions). At most `max_pending` records are accepted and not yet answered: at that point
-// it stops reading, so gRPC flow control pushes back on the app.
+// it stops reading, so gRPC flow control pushes back on the app; a full window may ask the
+// producer to send at once (SendNowPolicy).
 //
 // Threads: reactions run on gRPC's threads, delivery callbacks on the producer's. Every gRPC
 // operation is issued by Pump(), which one thread at a time runs (outside mu_, since gRPC may
@@ -80,6 +82,7 @@ class ProduceStreamReactor final
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a write failed: the app is gone
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  SendNowPolicy send_now_policy_ ABSL_GUARDED_BY(mu_);
   int in_kafka_ ABSL_GUARDED_BY(mu_) = 0;  // accepted, waiting for the producer's answer
   std::deque<kafka_sidecar::v1::ProduceResponse> responses_ ABSL_GUARDED_BY(mu_);
 };

@@ -405,26 +405,26 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
   if (!draining_) dispatcher_.Dispatch(now, outbox_);
 
   // Flow control. The poll takes whatever librdkafka has fetched (up to kMaxPollRecords at a
-  // time) while the subscription's queue has room, and the partitions pause once either the
-  // queue reaches the bound or librdkafka's prefetch half of it, so librdkafka's own limits
-  // (queued.min.messages and queued.max.messages.kbytes, set at twice the bound) are never
-  // the ones reached: reaching one stops fetching that partition until librdkafka's broker
-  // thread next looks, up to a second (librdkafka 2.0.2 has no fetch.queue.backoff.ms), which
-  // on a backlog capped a subscription at about 100k records/s. Pausing drops what librdkafka
-  // prefetched for the partitions (fetched again on resume); they resume at a quarter, and
-  // RdKafkaConsumer::Resume makes librdkafka fetch again at once.
+  // time) while the subscription's queue has room, so librdkafka's prefetch stays short while
+  // the app keeps up, and its own limits (queued.min.messages and queued.max.messages.kbytes,
+  // set at the same bound) are reached only if this thread falls a whole bound behind:
+  // reaching one stops fetching that partition until librdkafka's broker thread next looks,
+  // up to a second (librdkafka 2.0.2 has no fetch.queue.backoff.ms). Only an app that falls
+  // behind pauses the partitions: when the queue reaches the bound in records or bytes. A
+  // pause drops what librdkafka prefetched for the partitions (fetched again on resume), which
+  // is why the prefetch itself does not pause: pausing on it cost more in fetching again than
+  // it saved. They resume at a quarter, and RdKafkaConsumer::Resume makes librdkafka fetch
+  // again at once.
   const size_t buffered = dispatcher_.buffered();
   const size_t bytes = dispatcher_.buffered_bytes();
-  // librdkafka's prefetch counts double: it costs more memory a record than the queue.
-  const size_t waiting = std::max(buffered, 2 * prefetched);
-  if (!paused_ && (waiting >= options_.max_buffered_records || Room() == 0)) {
+  if (!paused_ && (buffered >= options_.max_buffered_records || Room() == 0)) {
     paused_ = true;
     metrics_.pauses++;
     plan.pause.assign(assigned_.begin(), assigned_.end());
     LOG(INFO) << "[" << options_.group << "] " << buffered << " records (" << bytes
               << " bytes) waiting, " << prefetched << " prefetched: paused " << plan.pause.size()
               << " partitions";
-  } else if (paused_ && waiting <= options_.max_buffered_records / 4 &&
+  } else if (paused_ && buffered <= options_.max_buffered_records / 4 &&
              bytes <= options_.max_buffered_bytes / 4) {
     paused_ = false;
     plan.resume.assign(assigned_.begin(), assigned_.end());

@@ -132,9 +132,9 @@ TEST(ConsumeProcessTest, SilentAppPausesPartitionsAndMemoryStaysBounded) {
   constexpr int kPartitions = 48;
   constexpr int kRecords = 1000000;
   // At the default flags: about 20 MiB idle, plus up to --max_buffered_records records waiting
-  // (half in the sidecar, about 300 bytes each here; half prefetched by librdkafka, at most
-  // 16 MiB, with up to 4 MiB of fetch response per broker on top) and 1,000 in flight.
-  // Measured 60-90 MiB, the higher figures on a loaded machine where the pause comes later.
+  // in the sidecar (about 300 bytes each here), as many again prefetched by librdkafka until
+  // the pause drops them, up to 4 MiB of fetch response per broker, and 1,000 in flight.
+  // Measured 87-104 MiB.
   constexpr int64_t kBoundBytes = 128 << 20;
   auto cluster = NewCluster();
   ASSERT_NE(cluster, nullptr);

@@ -46,6 +46,7 @@ class CountingProducer final : public broker::Producer {
     inner_->ProduceBatch(records, *new CountedBatch(*this, sink, records.size()));
   }
 
+  void SendNow() override { inner_->SendNow(); }
   absl::Status Drain(absl::Duration timeout) override { return inner_->Drain(timeout); }
   absl::Status CheckReachable(absl::Duration timeout) override {
     return inner_->CheckReachable(timeout);

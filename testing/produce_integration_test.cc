@@ -630,6 +630,47 @@ TEST_F(ProduceIntegrationTest, ProduceBatchStreamHoldsWholeBatchesUpToMaxPending
   EXPECT_EQ(harness_->producer().max_waiting(), 3 * kMaxPending);
 }
 
+TEST_F(ProduceIntegrationTest, AFullWindowGoesToKafkaWithoutWaitingForLinger) {
+  // librdkafka holds a record up to linger.ms for more to fill a request. A stream whose window
+  // is full reads no more until it has answers, so the sidecar has it sent at once.
+  constexpr int kWindow = 50;
+  constexpr absl::Duration kLinger = absl::Seconds(20);
+  SidecarHarness::Options options;
+  options.max_pending_produces = kWindow;
+  options.kafka_settings = {{"linger.ms", absl::StrCat(absl::ToInt64Milliseconds(kLinger))}};
+  StartSidecar(options);
+  CreateTopic("eager");
+  std::vector<ProduceRequest> window;
+  for (int i = 0; i < kWindow; ++i) window.push_back(Request("eager", i));
+  auto expect_answered = [](const ProduceStreamResult& result) {
+    ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+    ASSERT_EQ(result.responses.size(), static_cast<size_t>(kWindow));
+    for (const ProduceResponse& response : result.responses) {
+      EXPECT_FALSE(response.has_error()) << response.error().message();
+    }
+  };
+  // The first window may also wait for the topic's metadata, which can come after the
+  // producer was asked to send: it is not timed.
+  expect_answered(RunProduceStream(harness_->stub(), window));
+
+  const absl::Time start = absl::Now();
+  for (int round = 0; round < 3; ++round) {
+    // The stream reads its 50th record with none answered: its window is full.
+    expect_answered(RunProduceStream(harness_->stub(), window));
+  }
+  std::vector<ProduceBatch> batches(3);
+  for (int b = 0; b < 3; ++b) {
+    batches[b].set_batch_id(b);
+    // Each batch fills the window alone.
+    for (const ProduceRequest& request : window) *batches[b].add_records() = request;
+  }
+  const BatchStreamResult result = RunProduceBatchStream(harness_->stub(), batches);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.results.size(), batches.size());
+  // Six windows that each waited for linger.ms would take two minutes.
+  EXPECT_LT(absl::Now() - start, kLinger);
+}
+
 // Records over message.max.bytes (librdkafka's default) but far below the sidecar's gRPC limit.
 class LargeRecordTest : public ProduceIntegrationTest {
  protected:

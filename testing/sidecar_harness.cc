@@ -40,8 +40,8 @@ absl::StatusOr<std::unique_ptr<SidecarHarness>> SidecarHarness::Start(Options op
       {"heartbeat.interval.ms", "500"},
       {"fetch.wait.max.ms", "10"},
   };
-  consumer_settings.insert(consumer_settings.end(), producer_options.settings.begin(),
-                           producer_options.settings.end());
+  consumer_settings.insert(consumer_settings.end(), options.kafka_settings.begin(),
+                           options.kafka_settings.end());
   consumer_settings.insert(consumer_settings.end(), options.consumer_settings.begin(),
                            options.consumer_settings.end());
   sidecar::ConsumerFactory consumers =

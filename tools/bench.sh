@@ -4,7 +4,7 @@
 # through the sidecar in one run, alternating rounds; medians are printed.
 #
 #   tools/bench.sh [--records=200000] [--rounds=3] [--only=produce,consume,latency,subscribe]
-#                  [--batch=100] [--value_size=100]
+#                  [--batch=100] [--value_size=100] [--sidecar_flag=--flag=value ...]
 #
 # CPU per record of the sidecar is read from /proc/<pid>/stat around each sidecar round; the
 # client's own CPU is what a direct librdkafka client costs for the same work.
@@ -16,6 +16,8 @@ rounds=3
 only="produce,consume,latency,subscribe"
 value_size=100
 batch=100
+sidecar_flags=()  # more flags for the sidecar (a later --kafka_config replaces the bench's)
+made_by_extra=""
 for arg in "$@"; do
   case "$arg" in
     --records=*) records="${arg#*=}" ;;
@@ -23,6 +25,7 @@ for arg in "$@"; do
     --only=*) only="${arg#*=}" ;;
     --value_size=*) value_size="${arg#*=}" ;;
     --batch=*) batch="${arg#*=}" ;;
+    --sidecar_flag=*) sidecar_flags+=("${arg#*=}"); made_by_extra+=" $arg" ;;
     -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
@@ -68,7 +71,7 @@ port="$(free_port)"
 "$bin/sidecar/kafka_sidecar" --brokers="$brokers" --listen="127.0.0.1:$port" \
   --metrics_listen= --health_check_interval_ms=60000 \
   --kafka_config="fetch.wait.max.ms=10,session.timeout.ms=6000,heartbeat.interval.ms=500" \
-  >"$work/sidecar.log" 2>&1 &
+  "${sidecar_flags[@]}" >"$work/sidecar.log" 2>&1 &
 sidecar=$!
 pids+=("$sidecar")
 await_line "$work/sidecar.log" 'serving kafka_sidecar.v1' "$sidecar"
@@ -174,4 +177,4 @@ if wants subscribe; then
 fi
 echo "| sidecar RSS, idle / at the end (peak) | - | $((idle_rss_kb / 1024)) MB / $((loaded_rss_kb / 1024)) MB | |"
 echo
-echo "made by: tools/bench.sh --records=$records --rounds=$rounds --batch=$batch --only=$only"
+echo "made by: tools/bench.sh --records=$records --rounds=$rounds --batch=$batch --only=$only$made_by_extra"
