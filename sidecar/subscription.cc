@@ -407,7 +407,7 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
   // Flow control. The poll takes whatever librdkafka has fetched (up to kMaxPollRecords at a
   // time) while the subscription's queue has room, so librdkafka's prefetch stays short while
   // the app keeps up, and its own limits (queued.min.messages and queued.max.messages.kbytes,
-  // set at the same bound) are reached only if this thread falls a whole bound behind:
+  // set at half the bound) are reached only if this thread falls that far behind:
   // reaching one stops fetching that partition until librdkafka's broker thread next looks,
   // up to a second (librdkafka 2.0.2 has no fetch.queue.backoff.ms). Only an app that falls
   // behind pauses the partitions: when the queue reaches the bound in records or bytes. A
