@@ -32,6 +32,10 @@ using kafka_sidecar::v1::ProduceResponse;
 
 constexpr int kPartitions = 6;
 constexpr int kGraceMs = 5000;
+// The operator guide's promise ("Termination"): after the grace, leaving the groups takes up to
+// 5 s and the last answers up to 2 s, so terminationGracePeriodSeconds of the grace plus 10 s
+// covers the exit.
+const absl::Duration kExitBound = absl::Milliseconds(kGraceMs + 10000);
 
 TEST(ShutdownTest, SigtermDuringBusyStreamAnswersEveryAcceptedRecord) {
   absl::StatusOr<std::unique_ptr<broker::EmbeddedCluster>> cluster =
@@ -88,14 +92,15 @@ TEST(ShutdownTest, SigtermDuringBusyStreamAnswersEveryAcceptedRecord) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_THAT(status.error_message(), ::testing::HasSubstr("shutting down"));
 
-  absl::StatusOr<int> code = sidecar->Wait(absl::Milliseconds(kGraceMs) + absl::Seconds(5));
+  absl::StatusOr<int> code = sidecar->Wait(kExitBound);
   ASSERT_TRUE(code.ok()) << code.status() << "\n" << sidecar->Log();
   EXPECT_EQ(*code, 0) << sidecar->Log();
-  EXPECT_LT(absl::Now() - signalled, absl::Milliseconds(kGraceMs) + absl::Seconds(3));
+  EXPECT_LT(absl::Now() - signalled, kExitBound);
 
   // Kafka was up throughout: everything produced was acknowledged, and Kafka holds exactly the
-  // records answered with success, no more (nothing written without an answer).
-  EXPECT_LE(failed, 1u) << "at most the one record read as the drain began is refused";
+  // records answered with success, no more (nothing written without an answer). How many
+  // were refused depends on how many the app had sent when the drain began: API.md promises
+  // only that each is answered once, as UNAVAILABLE and not produced (checked above).
   absl::StatusOr<int64_t> in_kafka =
       CountRecords((*cluster)->bootstrap_servers(), "busy", kPartitions);
   ASSERT_TRUE(in_kafka.ok()) << in_kafka.status();
@@ -148,11 +153,11 @@ TEST(ShutdownTest, SigtermWithBusyConsumeStreamsCommitsEveryAckedRecord) {
     grpc::Status status = app->AwaitEnd();
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   }
-  absl::StatusOr<int> code = sidecar->Wait(absl::Milliseconds(kGraceMs) + absl::Seconds(5));
+  absl::StatusOr<int> code = sidecar->Wait(kExitBound);
   ASSERT_TRUE(code.ok()) << code.status() << "\n" << sidecar->Log();
   EXPECT_EQ(*code, 0) << sidecar->Log();
   const absl::Duration took = absl::Now() - signalled;
-  EXPECT_LT(took, absl::Milliseconds(kGraceMs) + absl::Seconds(3));
+  EXPECT_LT(took, kExitBound);
   std::cout << "exited " << took << " after SIGTERM (grace " << kGraceMs << " ms)\n";
 
   // The group's committed offsets cover every acked record they can: each partition's stands
