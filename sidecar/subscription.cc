@@ -81,13 +81,14 @@ void Subscription::Detach(uint64_t stream_id) {
   {
     absl::MutexLock lock(&mu_);
     if (dispatcher_.stream(stream_id) == nullptr) return;
-    RemoveStream(stream_id);
-    send = Dispatch(clock_.Now());
+    const absl::Time now = clock_.Now();
+    RemoveStream(stream_id, now);
+    send = Dispatch(now);
   }
   if (send) SendOutbox();
 }
 
-void Subscription::RemoveStream(uint64_t stream_id) {
+void Subscription::RemoveStream(uint64_t stream_id, absl::Time gone_at) {
   dispatcher_.RemoveStream(stream_id);
   // Batches not yet handed over stay unsent (their records went back with the stream's), and
   // one being handed over right now finishes before the stream may go.
@@ -99,7 +100,9 @@ void Subscription::RemoveStream(uint64_t stream_id) {
   };
   mu_.Await(absl::Condition(&handed_over));
   metrics_.streams--;
-  if (dispatcher_.empty()) empty_since_ = clock_.Now();
+  // The linger counts from when the last stream was judged gone, not from when the wait for
+  // its hand-over ended.
+  if (dispatcher_.empty()) empty_since_ = gone_at;
 }
 
 bool Subscription::Dispatch(absl::Time now) {
@@ -399,7 +402,7 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
         "stream inactive: it held unacked records and sent no ack or nack for ",
         absl::FormatDuration(options_.inactivity_timeout),
         " (--client_inactivity_timeout_ms); its records went to other streams")));
-    RemoveStream(id);
+    RemoveStream(id, now);
     metrics_.inactivity_drops++;
   }
   if (!draining_) dispatcher_.Dispatch(now, outbox_);
@@ -504,7 +507,7 @@ SubscriptionStats Subscription::Stats() const {
 void Subscription::EndStreams(const absl::Status& status) {
   for (uint64_t id : dispatcher_.stream_ids()) {
     dispatcher_.stream(id)->End(status);
-    RemoveStream(id);
+    RemoveStream(id, clock_.Now());
   }
 }
 

@@ -152,8 +152,8 @@ class Subscription final : private broker::RebalanceListener {
   void OnCommitted(const absl::Status& status, const std::vector<broker::PartitionOffset>& offsets);
 
   // Removes a stream (its records go to the others) and keeps the gauges right. Waits while
-  // a batch is being handed to it.
-  void RemoveStream(uint64_t stream_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // a batch is being handed to it. `gone_at` is when it was judged gone: the linger starts then.
+  void RemoveStream(uint64_t stream_id, absl::Time gone_at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Makes batches for the streams; true when the caller is to send them (SendOutbox) once it
   // has released the lock.
   bool Dispatch(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

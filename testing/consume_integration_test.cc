@@ -21,6 +21,7 @@
 #include "testing/consume_client.h"
 #include "testing/kafka_test_client.h"
 #include "testing/sidecar_harness.h"
+#include "testing/wait.h"
 
 namespace kafka_sidecar::testing {
 namespace {
@@ -54,15 +55,15 @@ class ConsumeIntegrationTest : public ::testing::Test {
   // the last offsets read.
   std::vector<int64_t> AwaitCommitted(const std::string& group, const std::string& topic,
                                       const std::vector<int64_t>& expected) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
     std::vector<int64_t> committed;
-    while (absl::Now() < deadline) {
-      absl::StatusOr<std::vector<int64_t>> read = CommittedOffsets(
-          harness_->bootstrap(), group, topic, static_cast<int>(expected.size()));
-      if (read.ok()) committed = *read;
-      if (committed == expected) break;
-      // Each read is a round trip to the cluster: the loop waits on Kafka, not on a timer.
-    }
+    WaitUntil(
+        [&] {
+          absl::StatusOr<std::vector<int64_t>> read = CommittedOffsets(
+              harness_->bootstrap(), group, topic, static_cast<int>(expected.size()));
+          if (read.ok()) committed = *read;
+          return committed == expected;
+        },
+        absl::Seconds(30), absl::Milliseconds(50));
     return committed;
   }
 

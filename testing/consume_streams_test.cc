@@ -18,6 +18,7 @@
 #include "testing/kafka_test_client.h"
 #include "testing/sidecar_harness.h"
 #include "testing/simulated_clock.h"
+#include "testing/wait.h"
 
 namespace kafka_sidecar::testing {
 namespace {
@@ -139,9 +140,39 @@ TEST(ConsumeStreamsTest, AStreamDroppedForInactivityCountsAsGoneForTheLinger) {
   // then has no active stream.
   ConsumeClient silent(harness->stub(), absl::Seconds(60));
   ASSERT_TRUE(silent.Subscribe("leavers", {"dropped"}, 10));
-  ASSERT_EQ(silent.Receive(10, /*ack=*/false).size(), 10u);
+  std::set<int64_t> held;
+  for (const Record& r : silent.Receive(10, /*ack=*/false)) held.insert(r.offset());
+  ASSERT_EQ(held.size(), 10u);
   clock.Advance(absl::Seconds(31));
   EXPECT_EQ(silent.AwaitEnd().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  const int64_t rebalances = harness->consume_metrics().rebalances.load();
+  ASSERT_GE(rebalances, 1);
+
+  // A stream back within the linger rides the same membership: no rebalance, the partition
+  // still assigned, and the records the dropped stream held come again as second attempts (a
+  // new membership would start their count afresh). The drop and the decision to leave are
+  // made in one step of the subscription, so this stream arrives after either.
+  {
+    ConsumeClient back(harness->stub(), absl::Seconds(60));
+    ASSERT_TRUE(back.Subscribe("leavers", {"dropped"}, 10));
+    std::vector<Record> all = back.Receive(20, /*ack=*/true);
+    ASSERT_EQ(all.size(), 20u);
+    for (const Record& r : all) {
+      EXPECT_EQ(r.delivery_attempt(), held.count(r.offset()) ? 2u : 1u) << "offset " << r.offset();
+    }
+    EXPECT_EQ(harness->consume_metrics().rebalances.load(), rebalances);
+    EXPECT_EQ(harness->consume_metrics().subscriptions.load(), 1);
+    size_t assigned = 0;
+    for (const auto& stats : harness->server().subscriptions().Stats()) {
+      assigned += stats.assigned_partitions;
+    }
+    EXPECT_EQ(assigned, 1u);
+    back.Cancel();
+    back.AwaitEnd();
+  }
+  // The linger starts when the sidecar has taken the stream off: only then may the clock move.
+  ASSERT_TRUE(WaitUntil([&] { return harness->consume_metrics().streams.load() == 0; },
+                        absl::Seconds(20)));
   EXPECT_EQ(harness->server().subscriptions().open_subscriptions(), 1u) << "left before the linger";
 
   // Past the linger the sidecar leaves the group.

@@ -139,7 +139,10 @@ absl::StatusOr<absl::Duration> ProduceDirect(const std::string& bootstrap,
                             {{"bootstrap.servers", bootstrap},
                              {"enable.idempotence", "true"},
                              {"acks", "all"},
-                             {"queue.buffering.max.messages", "1000000"}},
+                             {"queue.buffering.max.messages", "1000000"},
+                             // Bounds the wait for delivery reports below: each record gets
+                             // its report, success or failure, within this.
+                             {"message.timeout.ms", "120000"}},
                             &CountDelivery);
   if (!producer.ok()) return producer.status();
   rd_kafka_t* rk = producer->get();
@@ -160,7 +163,7 @@ absl::StatusOr<absl::Duration> ProduceDirect(const std::string& bootstrap,
     }
     rd_kafka_poll(rk, 0);
   }
-  while (state.delivered < count) rd_kafka_poll(rk, 100);
+  while (state.delivered < count) rd_kafka_poll(rk, 100);  // ends within message.timeout.ms
   const absl::Duration elapsed = absl::Now() - start;
   if (state.failed > 0) {
     return absl::InternalError(
