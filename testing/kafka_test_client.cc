@@ -245,6 +245,76 @@ absl::StatusOr<std::vector<int64_t>> CommittedOffsets(const std::string& bootstr
   return offsets;
 }
 
+absl::StatusOr<int> BrokerCount(const std::string& bootstrap, absl::Duration timeout) {
+  // Quiet: while a cluster starts, every failed connection would be logged.
+  auto client = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}, {"log_level", "0"}});
+  if (!client.ok()) return client.status();
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(
+      client->get(), 0, nullptr, &metadata, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return absl::UnavailableError(rd_kafka_err2str(err));
+  const int brokers = metadata->broker_cnt;
+  rd_kafka_metadata_destroy(metadata);
+  return brokers;
+}
+
+absl::Status CreateTopic(const std::string& bootstrap, const std::string& topic, int partitions,
+                         int replicas,
+                         const std::vector<std::pair<std::string, std::string>>& config) {
+  auto client = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}});
+  if (!client.ok()) return client.status();
+  rd_kafka_t* rk = client->get();
+  char error[512];
+  rd_kafka_NewTopic_t* request =
+      rd_kafka_NewTopic_new(topic.c_str(), partitions, replicas, error, sizeof(error));
+  if (request == nullptr) return absl::InvalidArgumentError(error);
+  for (const auto& [name, value] : config) {
+    rd_kafka_NewTopic_set_config(request, name.c_str(), value.c_str());
+  }
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_CreateTopics(rk, &request, 1, nullptr, queue);
+  rd_kafka_NewTopic_destroy(request);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, 30000);
+  absl::Status status = absl::OkStatus();
+  if (event == nullptr) {
+    status = absl::DeadlineExceededError("CreateTopics got no answer in 30 s");
+  } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    status = absl::InternalError(rd_kafka_event_error_string(event));
+  } else {
+    size_t count = 0;
+    const rd_kafka_topic_result_t** results =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count);
+    for (size_t i = 0; i < count; ++i) {
+      if (rd_kafka_topic_result_error(results[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        status = absl::InternalError(absl::StrCat("creating ", topic, ": ",
+                                                  rd_kafka_topic_result_error_string(results[i])));
+      }
+    }
+  }
+  if (event != nullptr) rd_kafka_event_destroy(event);
+  rd_kafka_queue_destroy(queue);
+  if (!status.ok()) return status;
+
+  // Created is not yet led: wait until every partition has a leader.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    const rd_kafka_metadata_t* metadata = nullptr;
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+    bool led = false;
+    if (rd_kafka_metadata(rk, 0, rkt, &metadata, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const rd_kafka_metadata_topic_t& t = metadata->topics[0];
+      led = metadata->topic_cnt == 1 && t.err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            t.partition_cnt == partitions;
+      for (int i = 0; led && i < t.partition_cnt; ++i) led = t.partitions[i].leader >= 0;
+      rd_kafka_metadata_destroy(metadata);
+    }
+    rd_kafka_topic_destroy(rkt);
+    if (led) return absl::OkStatus();
+    rd_kafka_poll(rk, 50);  // between looks, within the deadline
+  }
+  return absl::DeadlineExceededError(absl::StrCat(topic, " has partitions without a leader"));
+}
+
 absl::StatusOr<std::unique_ptr<GroupMember>> GroupMember::Join(
     const std::string& bootstrap, const std::string& group, const std::string& topic,
     const std::vector<std::pair<std::string, std::string>>& settings) {

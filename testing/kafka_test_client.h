@@ -59,6 +59,16 @@ absl::StatusOr<std::vector<int64_t>> CommittedOffsets(const std::string& bootstr
 absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& bootstrap,
                                                 const std::string& topic, int partitions);
 
+// The number of brokers the cluster's metadata lists (one request, up to `timeout`).
+absl::StatusOr<int> BrokerCount(const std::string& bootstrap, absl::Duration timeout);
+
+// Creates `topic` through the admin API with `partitions` partitions of `replicas` copies each
+// and the topic `config` given, then waits until its metadata shows every partition with a
+// leader. For real brokers (the mock cluster creates topics through its own API).
+absl::Status CreateTopic(const std::string& bootstrap, const std::string& topic, int partitions,
+                         int replicas,
+                         const std::vector<std::pair<std::string, std::string>>& config = {});
+
 // A plain librdkafka member of a consumer group (cooperative-sticky, no commits; the records it
 // fetches are dropped), to see which partitions the group gives it. Closing leaves the group.
 class GroupMember {

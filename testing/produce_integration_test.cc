@@ -31,32 +31,6 @@ constexpr int kPartitions = 6;
 constexpr absl::Duration kReadTimeout = absl::Seconds(30);
 constexpr size_t kMiB = 1 << 20;
 
-struct BatchStreamResult {
-  std::vector<ProduceBatchResult> results;
-  grpc::Status status;
-};
-
-// Runs one ProduceBatchStream: a thread writes `batches` (then half-closes) while this thread
-// reads results until the server ends the stream.
-BatchStreamResult RunProduceBatchStream(kafka_sidecar::v1::KafkaSidecar::Stub& stub,
-                                        const std::vector<ProduceBatch>& batches) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  auto stream = stub.ProduceBatchStream(&context);
-  std::thread writer([&] {
-    for (const ProduceBatch& batch : batches) {
-      if (!stream->Write(batch)) return;
-    }
-    stream->WritesDone();
-  });
-  BatchStreamResult result;
-  ProduceBatchResult batch_result;
-  while (stream->Read(&batch_result)) result.results.push_back(batch_result);
-  writer.join();
-  result.status = stream->Finish();
-  return result;
-}
-
 grpc::StatusCode CodeOf(const ProduceResponse& response) {
   return response.has_error() ? static_cast<grpc::StatusCode>(response.error().code())
                               : grpc::StatusCode::OK;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs exactly the Debian 12 packages that the build, the tests and the demo need.
-# Idempotent: when every package is already installed it does nothing (no apt-get update).
+# Installs exactly the Debian 12 packages that the build, the tests and the demo need, then
+# Apache Kafka's broker for the real-Kafka tests (tools/fetch_kafka.sh, from Maven Central).
+# Idempotent: when everything is already there it does nothing (no apt-get update, no Maven).
 set -euo pipefail
 
 PACKAGES=(
@@ -14,6 +15,7 @@ PACKAGES=(
   python3 python3-grpcio python3-protobuf python3-yaml  # Python client example; manifest checks
   kcat                   # the plain Kafka client of the demo
   procps                 # ps/pgrep used by tests and the demo scripts
+  openjdk-17-jre-headless maven openssl  # the real Kafka broker of the tests; its certificates
 )
 
 missing=()
@@ -23,13 +25,13 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install_deps: installing ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-echo "install_deps: installing ${missing[*]}" >&2
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+"$(dirname "$0")/fetch_kafka.sh"
