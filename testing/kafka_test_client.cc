@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <memory>
 
@@ -19,9 +20,13 @@ struct Deleter {
   void operator()(rd_kafka_message_t* message) const { rd_kafka_message_destroy(message); }
 };
 
+using RebalanceCallback = void (*)(rd_kafka_t*, rd_kafka_resp_err_t,
+                                   rd_kafka_topic_partition_list_t*, void*);
+
 absl::StatusOr<std::unique_ptr<rd_kafka_t, Deleter>> NewClient(
     rd_kafka_type_t type, const std::vector<std::pair<std::string, std::string>>& settings,
-    void (*dr)(rd_kafka_t*, const rd_kafka_message_t*, void*) = nullptr) {
+    void (*dr)(rd_kafka_t*, const rd_kafka_message_t*, void*) = nullptr,
+    RebalanceCallback rebalance = nullptr, void* opaque = nullptr) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char error[512];
   for (const auto& [name, value] : settings) {
@@ -32,6 +37,8 @@ absl::StatusOr<std::unique_ptr<rd_kafka_t, Deleter>> NewClient(
     }
   }
   if (dr != nullptr) rd_kafka_conf_set_dr_msg_cb(conf, dr);
+  if (rebalance != nullptr) rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+  if (opaque != nullptr) rd_kafka_conf_set_opaque(conf, opaque);
   rd_kafka_t* rk = rd_kafka_new(type, conf, error, sizeof(error));
   if (rk == nullptr) {
     rd_kafka_conf_destroy(conf);
@@ -315,6 +322,31 @@ absl::Status CreateTopic(const std::string& bootstrap, const std::string& topic,
   return absl::DeadlineExceededError(absl::StrCat(topic, " has partitions without a leader"));
 }
 
+namespace {
+
+// Counts the group's assignments and revocations, and applies each as librdkafka would
+// without a callback.
+void CountRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                    rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+  ++*static_cast<std::atomic<int>*>(opaque);
+  const bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (cooperative) {
+      rd_kafka_error_t* error = rd_kafka_incremental_assign(rk, partitions);
+      if (error != nullptr) rd_kafka_error_destroy(error);
+    } else {
+      rd_kafka_assign(rk, partitions);
+    }
+  } else if (cooperative) {
+    rd_kafka_error_t* error = rd_kafka_incremental_unassign(rk, partitions);
+    if (error != nullptr) rd_kafka_error_destroy(error);
+  } else {
+    rd_kafka_assign(rk, nullptr);
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<GroupMember>> GroupMember::Join(
     const std::string& bootstrap, const std::string& group, const std::string& topic,
     const std::vector<std::pair<std::string, std::string>>& settings) {
@@ -328,7 +360,8 @@ absl::StatusOr<std::unique_ptr<GroupMember>> GroupMember::Join(
       {"fetch.wait.max.ms", "10"},
   };
   all.insert(all.end(), settings.begin(), settings.end());
-  auto consumer = NewClient(RD_KAFKA_CONSUMER, all);
+  auto rebalances = std::make_unique<std::atomic<int>>(0);
+  auto consumer = NewClient(RD_KAFKA_CONSUMER, all, nullptr, &CountRebalance, rebalances.get());
   if (!consumer.ok()) return consumer.status();
   rd_kafka_poll_set_consumer(consumer->get());
   std::unique_ptr<rd_kafka_topic_partition_list_t, Deleter> topics(
@@ -337,7 +370,7 @@ absl::StatusOr<std::unique_ptr<GroupMember>> GroupMember::Join(
   if (rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer->get(), topics.get())) {
     return absl::InternalError(rd_kafka_err2str(err));
   }
-  return std::unique_ptr<GroupMember>(new GroupMember(consumer->release()));
+  return std::unique_ptr<GroupMember>(new GroupMember(consumer->release(), std::move(rebalances)));
 }
 
 GroupMember::~GroupMember() {

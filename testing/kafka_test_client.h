@@ -1,6 +1,7 @@
 #ifndef KAFKA_SIDECAR_TESTING_KAFKA_TEST_CLIENT_H_
 #define KAFKA_SIDECAR_TESTING_KAFKA_TEST_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -85,11 +86,16 @@ class GroupMember {
   // Leaves the group (waits for it) and stops.
   void Close();
 
+  // Assignments and revocations the group gave this member so far (any thread may ask).
+  int rebalances() const { return rebalances_->load(); }
+
  private:
-  explicit GroupMember(void* rk) : rk_(rk) {}
+  GroupMember(void* rk, std::unique_ptr<std::atomic<int>> rebalances)
+      : rk_(rk), rebalances_(std::move(rebalances)) {}
   std::vector<int32_t> Assignment();
 
   void* rk_;  // rd_kafka_t, kept out of this header
+  std::unique_ptr<std::atomic<int>> rebalances_;  // librdkafka's callback counts here
 };
 
 }  // namespace kafka_sidecar::testing
