@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "broker/embedded_cluster.h"
+#include "broker/compression_check.h"
 #include "broker/rdkafka_producer.h"
 #include "broker/topic_creating_producer.h"
 #include "sidecar/config.h"
@@ -146,6 +147,17 @@ int Run(const SidecarConfig& config) {
     return kExitBadFlags;
   }
   std::unique_ptr<broker::Producer> producer = *std::move(rdkafka);
+  // librdkafka may ignore the codec asked for on some clusters: say so once, at start.
+  if (std::optional<broker::CompressionCheck> check =
+          broker::CheckCompression(bootstrap, config.kafka_settings, absl::Seconds(5))) {
+    if (check->warning.has_value()) {
+      LOG(WARNING) << "[producer] " << *check->warning;
+    } else {
+      LOG(INFO) << "[producer] compression.type=" << check->codec << ": the brokers' Produce "
+                << "versions (" << check->produce_versions.front().first << ".."
+                << check->produce_versions.front().second << ") let librdkafka compress";
+    }
+  }
   std::unique_ptr<broker::EmbeddedTopics> embedded_topics;
   if (cluster != nullptr) {
     embedded_topics =

@@ -254,7 +254,8 @@ absl::StatusOr<std::vector<int64_t>> CommittedOffsets(const std::string& bootstr
 
 absl::StatusOr<int> BrokerCount(const std::string& bootstrap, absl::Duration timeout) {
   // Quiet: while a cluster starts, every failed connection would be logged.
-  auto client = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}, {"log_level", "0"}});
+  auto client =
+      NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}, {"log_level", "0"}});
   if (!client.ok()) return client.status();
   const rd_kafka_metadata_t* metadata = nullptr;
   const rd_kafka_resp_err_t err = rd_kafka_metadata(

@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "testing/consume_client.h"
-#include "testing/kafka/real_kafka.h"
+#include "testing/kafka/shared_kafka.h"
 #include "testing/kafka_test_client.h"
 #include "testing/produce_stream_client.h"
 #include "testing/sidecar_process.h"
@@ -30,31 +30,12 @@ using ::testing::HasSubstr;
 
 constexpr int kPartitions = 3;
 
-// One broker for the whole file: each test uses topics and groups of its own.
-RealKafka* kafka = nullptr;
-
-class KafkaEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<RealKafka>> started = RealKafka::Start({});
-    ASSERT_TRUE(started.ok()) << started.status();
-    kafka_ = *std::move(started);
-    kafka = kafka_.get();
-    std::cout << "Kafka 3.9 started in " << kafka->start_time() << "\n";
-  }
-  void TearDown() override {
-    kafka = nullptr;
-    kafka_.reset();
-  }
-
- private:
-  std::unique_ptr<RealKafka> kafka_;
-};
-const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new KafkaEnvironment);
+const auto* const kKafka = ::testing::AddGlobalTestEnvironment(new SharedKafka);
+std::string Bootstrap() { return SharedKafka::Get().bootstrap(); }
 
 std::unique_ptr<SidecarProcess> StartSidecar(const std::string& name) {
   absl::StatusOr<std::unique_ptr<SidecarProcess>> sidecar = SidecarProcess::Start(
-      kafka->bootstrap(), {"--kafka_config=fetch.wait.max.ms=10"}, name);
+      Bootstrap(), {"--kafka_config=fetch.wait.max.ms=10"}, name);
   EXPECT_TRUE(sidecar.ok()) << sidecar.status();
   return sidecar.ok() ? *std::move(sidecar) : nullptr;
 }
@@ -73,7 +54,7 @@ ProduceRequest Request(const std::string& topic, const std::string& how, int i) 
 
 TEST(RealKafkaEndToEndTest, AllThreeProduceMethodsAndConsumeMatchWhatAPlainClientReads) {
   constexpr int kEach = 100;
-  ASSERT_TRUE(CreateTopic(kafka->bootstrap(), "orders", kPartitions, 1).ok());
+  ASSERT_TRUE(CreateTopic(Bootstrap(), "orders", kPartitions, 1).ok());
   auto sidecar = StartSidecar("e2e");
   ASSERT_NE(sidecar, nullptr);
   auto stub = sidecar->NewStub();
@@ -125,7 +106,7 @@ TEST(RealKafkaEndToEndTest, AllThreeProduceMethodsAndConsumeMatchWhatAPlainClien
 
   // A plain consumer reads exactly that, where the sidecar said.
   absl::StatusOr<std::vector<ConsumedRecord>> read =
-      ReadTopic(kafka->bootstrap(), "orders", written.size(), absl::Seconds(30));
+      ReadTopic(Bootstrap(), "orders", written.size(), absl::Seconds(30));
   ASSERT_TRUE(read.ok()) << read.status();
   ASSERT_EQ(read->size(), written.size());
   for (const ConsumedRecord& r : *read) {
@@ -153,12 +134,12 @@ TEST(RealKafkaEndToEndTest, AllThreeProduceMethodsAndConsumeMatchWhatAPlainClien
       it->second = r.offset();
     }
   }
-  absl::StatusOr<std::vector<int64_t>> ends = EndOffsets(kafka->bootstrap(), "orders", kPartitions);
+  absl::StatusOr<std::vector<int64_t>> ends = EndOffsets(Bootstrap(), "orders", kPartitions);
   ASSERT_TRUE(ends.ok()) << ends.status();
   std::vector<int64_t> committed;
   EXPECT_TRUE(WaitUntil(
       [&] {
-        auto read = CommittedOffsets(kafka->bootstrap(), "e2e-readers", "orders", kPartitions);
+        auto read = CommittedOffsets(Bootstrap(), "e2e-readers", "orders", kPartitions);
         if (read.ok()) committed = *read;
         return committed == *ends;
       },

@@ -109,7 +109,7 @@ TEST(RealKafkaFailoverTest, ABrokerKilledMidProduceAndMidConsumeLosesNothing) {
   absl::StatusOr<std::unique_ptr<RealKafka>> started = RealKafka::Start(options);
   ASSERT_TRUE(started.ok()) << started.status();
   RealKafka& kafka = **started;
-  std::cout << "three Kafka 3.9 nodes started in " << kafka.start_time() << "\n";
+  std::cout << "three Kafka " << kafka.line() << " nodes started in " << kafka.start_time() << "\n";
   ASSERT_TRUE(CreateTopic(kafka.bootstrap(), "durable", kPartitions, 3,
                           {{"min.insync.replicas", "2"}})
                   .ok());

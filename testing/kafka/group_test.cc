@@ -22,7 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "testing/consuming_app.h"
 #include "testing/group_log.h"
-#include "testing/kafka/real_kafka.h"
+#include "testing/kafka/shared_kafka.h"
 #include "testing/kafka_test_client.h"
 #include "testing/sidecar_process.h"
 #include "testing/wait.h"
@@ -36,26 +36,8 @@ constexpr int kPartitions = 6;
 constexpr absl::Duration kGroupTimeout = absl::Seconds(60);
 constexpr absl::Duration kDelivery = absl::Seconds(60);
 
-RealKafka* kafka = nullptr;
-
-class KafkaEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<RealKafka>> started = RealKafka::Start({});
-    ASSERT_TRUE(started.ok()) << started.status();
-    kafka_ = *std::move(started);
-    kafka = kafka_.get();
-    std::cout << "Kafka 3.9 started in " << kafka->start_time() << "\n";
-  }
-  void TearDown() override {
-    kafka = nullptr;
-    kafka_.reset();
-  }
-
- private:
-  std::unique_ptr<RealKafka> kafka_;
-};
-const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new KafkaEnvironment);
+const auto* const kKafka = ::testing::AddGlobalTestEnvironment(new SharedKafka);
+std::string Bootstrap() { return SharedKafka::Get().bootstrap(); }
 
 std::unique_ptr<SidecarProcess> StartSidecar(const std::string& name,
                                              std::vector<std::string> flags = {}) {
@@ -64,7 +46,7 @@ std::unique_ptr<SidecarProcess> StartSidecar(const std::string& name,
                "--kafka_config=session.timeout.ms=10000,heartbeat.interval.ms=500,"
                "fetch.wait.max.ms=10,debug=cgrp");
   absl::StatusOr<std::unique_ptr<SidecarProcess>> sidecar =
-      SidecarProcess::Start(kafka->bootstrap(), flags, name);
+      SidecarProcess::Start(Bootstrap(), flags, name);
   EXPECT_TRUE(sidecar.ok()) << sidecar.status();
   return sidecar.ok() ? *std::move(sidecar) : nullptr;
 }
@@ -76,7 +58,7 @@ class PlainMember {
  public:
   explicit PlainMember(const std::string& group, const std::string& topic) {
     absl::StatusOr<std::unique_ptr<GroupMember>> member =
-        GroupMember::Join(kafka->bootstrap(), group, topic, {{"session.timeout.ms", "10000"}});
+        GroupMember::Join(Bootstrap(), group, topic, {{"session.timeout.ms", "10000"}});
     EXPECT_TRUE(member.ok()) << member.status();
     if (!member.ok()) return;
     member_ = *std::move(member);
@@ -177,8 +159,8 @@ Holders HoldersNow(const std::map<std::string, SidecarProcess*>& sidecars, Plain
 
 TEST(RealKafkaGroupTest, TwoSidecarsAndAPlainConsumerShareTheGroupAndALeaverHandsOver) {
   constexpr int kRecords = 3000;
-  ASSERT_TRUE(CreateTopic(kafka->bootstrap(), "shared", kPartitions, 1).ok());
-  ASSERT_TRUE(ProduceDirect(kafka->bootstrap(), "shared", kRecords, 20).ok());
+  ASSERT_TRUE(CreateTopic(Bootstrap(), "shared", kPartitions, 1).ok());
+  ASSERT_TRUE(ProduceDirect(Bootstrap(), "shared", kRecords, 20).ok());
   // Only the commits made when partitions leave a member count.
   const std::vector<std::string> flags = {"--unsubscribe_linger_ms=500",
                                           "--commit_interval_ms=600000"};
@@ -208,7 +190,7 @@ TEST(RealKafkaGroupTest, TwoSidecarsAndAPlainConsumerShareTheGroupAndALeaverHand
             << "\n";
   const std::set<int32_t> of_a = HeldPartitions(a->process().Log(), "mixed", "shared");
   const std::set<int32_t> of_plain = plain.held();
-  absl::StatusOr<std::vector<int64_t>> ends = EndOffsets(kafka->bootstrap(), "shared", kPartitions);
+  absl::StatusOr<std::vector<int64_t>> ends = EndOffsets(Bootstrap(), "shared", kPartitions);
   ASSERT_TRUE(ends.ok()) << ends.status();
   size_t on_sidecars = 0;
   for (int p = 0; p < kPartitions; ++p) on_sidecars += of_plain.count(p) ? 0 : (*ends)[p];
@@ -251,7 +233,7 @@ TEST(RealKafkaGroupTest, TwoSidecarsAndAPlainConsumerShareTheGroupAndALeaverHand
 }
 
 TEST(RealKafkaGroupTest, AStaticMemberRestartedWithinTheSessionTimeoutKeepsItsPartitions) {
-  ASSERT_TRUE(CreateTopic(kafka->bootstrap(), "static", kPartitions, 1).ok());
+  ASSERT_TRUE(CreateTopic(Bootstrap(), "static", kPartitions, 1).ok());
   const std::vector<std::string> flags = {"--group_instance_id=pod-0"};
   auto sidecar = StartSidecar("static-1", flags);
   ASSERT_NE(sidecar, nullptr);
@@ -291,8 +273,8 @@ TEST(RealKafkaGroupTest, AStaticMemberRestartedWithinTheSessionTimeoutKeepsItsPa
 
   // Records produced now reach the restarted sidecar's app on its partitions; the plain member
   // kept its partitions and was never told of a rebalance.
-  ASSERT_TRUE(ProduceDirect(kafka->bootstrap(), "static", 600, 20).ok());
-  absl::StatusOr<std::vector<int64_t>> ends = EndOffsets(kafka->bootstrap(), "static", kPartitions);
+  ASSERT_TRUE(ProduceDirect(Bootstrap(), "static", 600, 20).ok());
+  absl::StatusOr<std::vector<int64_t>> ends = EndOffsets(Bootstrap(), "static", kPartitions);
   ASSERT_TRUE(ends.ok());
   size_t on_sidecar = 0;
   for (int32_t p : held) on_sidecar += (*ends)[p];
@@ -302,8 +284,8 @@ TEST(RealKafkaGroupTest, AStaticMemberRestartedWithinTheSessionTimeoutKeepsItsPa
   EXPECT_EQ(plain.held(), plain_held);
   EXPECT_EQ(plain.rebalances(), plain_rebalances) << "the other member saw a rebalance";
   std::cout << "the restarted static member held {" << absl::StrJoin(held, ",") << "} again "
-            << back << " after the kill; the other member saw " << plain.rebalances() - plain_rebalances
-            << " rebalances\n";
+            << back << " after the kill; the other member saw "
+            << plain.rebalances() - plain_rebalances            << " rebalances\n";
 }
 
 }  // namespace

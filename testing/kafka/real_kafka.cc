@@ -22,6 +22,19 @@ namespace {
 
 constexpr absl::Duration kStartTimeout = absl::Seconds(90);
 
+constexpr char kLog4j[] =
+    "log4j.rootLogger=INFO, out\n"
+    "log4j.appender.out=org.apache.log4j.ConsoleAppender\n"
+    "log4j.appender.out.layout=org.apache.log4j.PatternLayout\n"
+    "log4j.appender.out.layout.ConversionPattern=[%d] %p %m (%c)%n\n";
+constexpr char kLog4j2[] =
+    "appender.out.type=Console\n"
+    "appender.out.name=out\n"
+    "appender.out.layout.type=PatternLayout\n"
+    "appender.out.layout.pattern=[%d] %p %m (%c)%n\n"
+    "rootLogger.level=info\n"
+    "rootLogger.appenderRef.out.ref=out\n";
+
 // A loopback port nothing listens on now. Kafka binds it a moment later; another process
 // taking it meanwhile would make the start fail loudly, not wrongly.
 absl::StatusOr<int> FreePort() {
@@ -82,6 +95,10 @@ absl::StatusOr<std::unique_ptr<RealKafka>> RealKafka::Start(Options options) {
   const absl::Time start = absl::Now();
   auto kafka = std::unique_ptr<RealKafka>(new RealKafka());
   kafka->options_ = std::move(options);
+  if (kafka->options_.line.empty()) {
+    const char* line = std::getenv("KAFKA_SIDECAR_KAFKA_LINE");
+    kafka->options_.line = line != nullptr && *line != 0 ? line : "3.9";
+  }
   const Options& o = kafka->options_;
   kafka->libs_ = absl::StrCat(CacheDir(), "/kafka-", o.line, "/libs");
   if (!std::filesystem::is_directory(kafka->libs_)) {
@@ -156,34 +173,16 @@ absl::StatusOr<std::unique_ptr<RealKafka>> RealKafka::Start(Options options) {
     for (const auto& [key, value] : props) absl::StrAppend(&text, key, "=", value, "\n");
     if (absl::Status s = WriteFile(node.dir + "/server.properties", text); !s.ok()) return s;
     // Kafka 3.9 logs through reload4j, 4.x through log4j 2; both to stdout, the node's log.
-    if (absl::Status s = WriteFile(node.dir + "/log4j.properties",
-                                   "log4j.rootLogger=INFO, out\n"
-                                   "log4j.appender.out=org.apache.log4j.ConsoleAppender\n"
-                                   "log4j.appender.out.layout=org.apache.log4j.PatternLayout\n"
-                                   "log4j.appender.out.layout.ConversionPattern=[%d] %p %m (%c)%n\n");
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = WriteFile(node.dir + "/log4j2.properties",
-                                   "appender.out.type=Console\n"
-                                   "appender.out.name=out\n"
-                                   "appender.out.layout.type=PatternLayout\n"
-                                   "appender.out.layout.pattern=[%d] %p %m (%c)%n\n"
-                                   "rootLogger.level=info\n"
-                                   "rootLogger.appenderRef.out.ref=out\n");
-        !s.ok()) {
-      return s;
-    }
+    if (absl::Status s = WriteFile(node.dir + "/log4j.properties", kLog4j); !s.ok()) return s;
+    if (absl::Status s = WriteFile(node.dir + "/log4j2.properties", kLog4j2); !s.ok()) return s;
   }
 
   // Format every node's storage at once (a JVM each), then start them together.
   std::vector<std::unique_ptr<Subprocess>> formats;
   for (Node& node : kafka->nodes_) {
-    std::vector<std::string> argv = {kafka->java_, "-cp", kafka->libs_ + "/*",
-                                     "-Dlog4j.configuration=file:" + node.dir + "/log4j.properties",
-                                     "-Dlog4j2.configurationFile=" + node.dir + "/log4j2.properties",
-                                     "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c",
-                                     node.dir + "/server.properties"};
+    std::vector<std::string> argv = kafka->Java(node);
+    argv.insert(argv.end(), {"kafka.tools.StorageTool", "format", "-t", cluster_id, "-c",
+                             node.dir + "/server.properties"});
     argv.insert(argv.end(), o.format_args.begin(), o.format_args.end());
     absl::StatusOr<std::unique_ptr<Subprocess>> format =
         Subprocess::Start(argv, node.dir + "/format.log");
@@ -207,20 +206,20 @@ absl::StatusOr<std::unique_ptr<RealKafka>> RealKafka::Start(Options options) {
 
 RealKafka::~RealKafka() = default;  // each Subprocess kills its node
 
+std::vector<std::string> RealKafka::Java(const Node& node) const {
+  return {java_,
+          "-Djava.awt.headless=true",
+          "-Dlog4j.configuration=file:" + node.dir + "/log4j.properties",
+          "-Dlog4j2.configurationFile=" + node.dir + "/log4j2.properties",
+          "-cp",
+          libs_ + "/*"};
+}
+
 absl::Status RealKafka::Launch(Node& node) {
   ++node.starts;
-  std::vector<std::string> argv = {
-      java_,
-      "-Xms256m",
-      "-Xmx1g",
-      "-XX:+UseG1GC",
-      "-Djava.awt.headless=true",
-      "-Dlog4j.configuration=file:" + node.dir + "/log4j.properties",
-      "-Dlog4j2.configurationFile=" + node.dir + "/log4j2.properties",
-      "-cp",
-      libs_ + "/*",
-      "kafka.Kafka",
-      node.dir + "/server.properties"};
+  std::vector<std::string> argv = Java(node);
+  argv.insert(argv.begin() + 1, {"-Xms256m", "-Xmx1g", "-XX:+UseG1GC"});
+  argv.insert(argv.end(), {"kafka.Kafka", node.dir + "/server.properties"});
   absl::StatusOr<std::unique_ptr<Subprocess>> process =
       Subprocess::Start(argv, absl::StrCat(node.dir, "/kafka-", node.starts, ".log"));
   if (!process.ok()) return process.status();
@@ -272,6 +271,22 @@ absl::Status RealKafka::Restart(int i) {
   if (node.process != nullptr) return absl::FailedPreconditionError("node is running");
   if (absl::Status s = Launch(node); !s.ok()) return s;
   return AwaitBrokers(kStartTimeout);
+}
+
+absl::StatusOr<std::string> RealKafka::RunTool(int i, const std::string& main_class,
+                                               const std::vector<std::string>& args) const {
+  const Node& node = nodes_.at(i);
+  std::vector<std::string> argv = Java(node);
+  argv.push_back(main_class);
+  argv.insert(argv.end(), args.begin(), args.end());
+  absl::StatusOr<std::unique_ptr<Subprocess>> tool =
+      Subprocess::Start(argv, absl::StrCat(node.dir, "/tool-", ++tools_run_, ".log"));
+  if (!tool.ok()) return tool.status();
+  absl::StatusOr<int> exit = (*tool)->Wait(kStartTimeout);
+  if (!exit.ok() || *exit != 0) {
+    return absl::InternalError(absl::StrCat(main_class, " failed:\n", (*tool)->Log()));
+  }
+  return (*tool)->Log();
 }
 
 std::string RealKafka::Log(int i) const {

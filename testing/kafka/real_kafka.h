@@ -27,7 +27,9 @@ class RealKafka {
   };
   struct Options {
     int nodes = 1;
-    std::string line = "3.9";  // a Kafka line tools/fetch_kafka.sh fetches: 3.9 or 4.1
+    // A Kafka line tools/fetch_kafka.sh fetches, 3.9 or 4.1; empty: $KAFKA_SIDECAR_KAFKA_LINE,
+    // or 3.9 when that is unset (the BUILD file runs some tests again on 4.1 that way).
+    std::string line;
     // Added to every node's server.properties after the defaults (a later line wins).
     std::map<std::string, std::string> properties;
     std::vector<Listener> listeners;
@@ -45,6 +47,8 @@ class RealKafka {
   // The PLAINTEXT bootstrap servers, or those of the listener named `listener`.
   std::string bootstrap(const std::string& listener = "PLAINTEXT") const;
   int nodes() const { return static_cast<int>(nodes_.size()); }
+  // The Kafka line it runs, "3.9" or "4.1".
+  const std::string& line() const { return options_.line; }
   // How long Start took.
   absl::Duration start_time() const { return start_time_; }
   // The directory of the cluster's files; tests may put theirs (certificates) there.
@@ -58,6 +62,12 @@ class RealKafka {
   bool running(int i) const { return nodes_[i].process != nullptr; }
   // What node `i` logged.
   std::string Log(int i) const;
+  // Node `i`'s log directory (log.dirs): a partition's segments are in <topic>-<partition>/.
+  std::string data_dir(int i) const { return nodes_.at(i).dir + "/data"; }
+  // Runs one of Kafka's command-line tools (its main class, then `args`) on node `i`'s files
+  // and returns what it printed; INTERNAL with the output when it fails.
+  absl::StatusOr<std::string> RunTool(int i, const std::string& main_class,
+                                      const std::vector<std::string>& args) const;
 
  private:
   struct Node {
@@ -69,6 +79,8 @@ class RealKafka {
   };
 
   RealKafka() = default;
+  // The JVM's command line up to the main class, for tools run on `node`'s files.
+  std::vector<std::string> Java(const Node& node) const;
   absl::Status Launch(Node& node);
   // Waits until metadata from the cluster lists every node as a broker.
   absl::Status AwaitBrokers(absl::Duration timeout);
@@ -80,6 +92,7 @@ class RealKafka {
   std::string dir_;
   std::vector<Node> nodes_;
   absl::Duration start_time_;
+  mutable int tools_run_ = 0;
 };
 
 }  // namespace kafka_sidecar::testing
