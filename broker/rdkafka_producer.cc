@@ -13,8 +13,8 @@ namespace {
 
 // Turns librdkafka's outcome for one record into a report; on failure with a message a user can
 // act on. `topic` is read only on failure. Success builds no string.
-DeliveryReport MakeReport(rd_kafka_resp_err_t err, absl::string_view topic, int32_t partition,
-                          int64_t offset) {
+DeliveryReport MakeReport(rd_kafka_t* rk, rd_kafka_resp_err_t err, absl::string_view topic,
+                          int32_t partition, int64_t offset) {
   DeliveryReport report;
   report.partition = partition;
   report.offset = offset;
@@ -22,6 +22,21 @@ DeliveryReport MakeReport(rd_kafka_resp_err_t err, absl::string_view topic, int3
   std::string context = partition < 0
                             ? absl::StrCat("topic '", topic, "'")
                             : absl::StrCat("topic '", topic, "' partition ", partition);
+  // After a fatal error (an idempotent producer refused by the cluster, say for want of an
+  // ACL) librdkafka fails every record, queued ones as purged: the fatal error is the cause.
+  if (err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+      err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+    char reason[512];
+    const rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(rk, reason, sizeof(reason));
+    if (fatal != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      report.status = absl::Status(
+          RdKafkaStatusCode(fatal),
+          absl::StrCat(context, ": the producer stopped on a fatal error (",
+                       rd_kafka_err2name(fatal), "): ", reason,
+                       "; restart the sidecar once the cause is fixed"));
+      return report;
+    }
+  }
   switch (err) {
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
@@ -105,12 +120,12 @@ class BatchDelivery {
   const std::unique_ptr<Slot[]> slots_;
 };
 
-void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
+void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void*) {
   const char* topic = message->err != RD_KAFKA_RESP_ERR_NO_ERROR && message->rkt != nullptr
                           ? rd_kafka_topic_name(message->rkt)
                           : "";
   static_cast<Delivery*>(message->_private)
-      ->Deliver(MakeReport(message->err, topic, message->partition, message->offset));
+      ->Deliver(MakeReport(rk, message->err, topic, message->partition, message->offset));
 }
 
 }  // namespace
@@ -241,14 +256,14 @@ void RdKafkaProducer::Produce(const RecordView& record, DeliveryCallback done) {
   const TopicRef topic = Topic(record.topic);
   const int32_t partition = record.partition.value_or(-1);
   if (topic.rkt == nullptr) {
-    std::move(done)(MakeReport(topic.err, record.topic, partition, -1));
+    std::move(done)(MakeReport(rk_.get(), topic.err, record.topic, partition, -1));
     return;
   }
   auto* delivery = new CallbackDelivery(std::move(done));
   const rd_kafka_resp_err_t err = Enqueue(record, topic.rkt, static_cast<Delivery*>(delivery));
   Release(topic);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    delivery->Deliver(MakeReport(err, record.topic, partition, -1));
+    delivery->Deliver(MakeReport(rk_.get(), err, record.topic, partition, -1));
   }
 }
 
@@ -273,7 +288,7 @@ void RdKafkaProducer::ProduceBatch(absl::Span<const RecordView> records,
         topic.rkt == nullptr ? topic.err
                              : Enqueue(record, topic.rkt, static_cast<Delivery*>(&slot));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      slot.Deliver(MakeReport(err, record.topic, record.partition.value_or(-1), -1));
+      slot.Deliver(MakeReport(rk_.get(), err, record.topic, record.partition.value_or(-1), -1));
     }
   }
   Release(topic);

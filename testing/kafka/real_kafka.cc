@@ -91,14 +91,16 @@ std::string TempRoot() {
 
 }  // namespace
 
+std::string RealKafka::DefaultLine() {
+  const char* line = std::getenv("KAFKA_SIDECAR_KAFKA_LINE");
+  return line != nullptr && *line != 0 ? line : "3.9";
+}
+
 absl::StatusOr<std::unique_ptr<RealKafka>> RealKafka::Start(Options options) {
   const absl::Time start = absl::Now();
   auto kafka = std::unique_ptr<RealKafka>(new RealKafka());
   kafka->options_ = std::move(options);
-  if (kafka->options_.line.empty()) {
-    const char* line = std::getenv("KAFKA_SIDECAR_KAFKA_LINE");
-    kafka->options_.line = line != nullptr && *line != 0 ? line : "3.9";
-  }
+  if (kafka->options_.line.empty()) kafka->options_.line = DefaultLine();
   const Options& o = kafka->options_;
   kafka->libs_ = absl::StrCat(CacheDir(), "/kafka-", o.line, "/libs");
   if (!std::filesystem::is_directory(kafka->libs_)) {

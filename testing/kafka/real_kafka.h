@@ -37,6 +37,9 @@ class RealKafka {
     std::vector<std::string> format_args;
   };
 
+  // The line a cluster started without Options::line runs: $KAFKA_SIDECAR_KAFKA_LINE, or 3.9.
+  static std::string DefaultLine();
+
   // Formats each node's storage, starts the nodes and waits until the cluster's metadata lists
   // every broker. FAILED_PRECONDITION when the jars are not cached; UNAVAILABLE with the
   // nodes' logs when the cluster does not come up in time.
