@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# The benchmark: the sidecar binary, a client process and the mock Kafka cluster as three
-# processes (as in a pod). For each path the same work is done directly with librdkafka and
-# through the sidecar in one run, alternating rounds; medians are printed.
+# The benchmark: the sidecar binary, a client process and Kafka as three processes (as in a
+# pod). For each path the same work is done directly with librdkafka and through the sidecar in
+# one run, alternating rounds; medians are printed.
 #
-#   tools/bench.sh [--records=200000] [--rounds=3] [--only=produce,consume,latency,subscribe]
-#                  [--batch=100] [--value_size=100] [--sidecar_flag=--flag=value ...]
+#   tools/bench.sh [--kafka=mock|real] [--records=200000] [--rounds=3] [--batch=100]
+#                  [--only=produce,consume,latency,subscribe] [--value_size=100]
+#                  [--sidecar_flag=--flag=value ...]
+#
+# --kafka=mock (the default) is librdkafka's mock cluster of 3 brokers; --kafka=real is one
+# Apache Kafka 3.9 broker (KRaft, jars from tools/fetch_kafka.sh) on this machine.
 #
 # CPU per record of the sidecar is read from /proc/<pid>/stat around each sidecar round; the
 # client's own CPU is what a direct librdkafka client costs for the same work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+kafka=mock
 records=200000
 rounds=3
 only="produce,consume,latency,subscribe"
@@ -20,20 +25,26 @@ sidecar_flags=()  # more flags for the sidecar (a later --kafka_config replaces 
 made_by_extra=""
 for arg in "$@"; do
   case "$arg" in
+    --kafka=*) kafka="${arg#*=}" ;;
     --records=*) records="${arg#*=}" ;;
     --rounds=*) rounds="${arg#*=}" ;;
     --only=*) only="${arg#*=}" ;;
     --value_size=*) value_size="${arg#*=}" ;;
     --batch=*) batch="${arg#*=}" ;;
     --sidecar_flag=*) sidecar_flags+=("${arg#*=}"); made_by_extra+=" $arg" ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
 done
 wants() { [[ ",$only," == *",$1,"* ]]; }
+case "$kafka" in
+  mock) kafka_target=//testing:mock_kafka; kafka_name="mock cluster of 3 brokers" ;;
+  real) kafka_target=//testing/kafka:kafka_server; kafka_name="Apache Kafka 3.9, one KRaft broker" ;;
+  *) echo "bench.sh: --kafka must be mock or real, got '$kafka'" >&2; exit 2 ;;
+esac
 
 tools/install_deps.sh >/dev/null
-bazel build -c opt //sidecar:kafka_sidecar //testing:mock_kafka //testing:bench_client 2>&1 |
+bazel build -c opt //sidecar:kafka_sidecar "$kafka_target" //testing:bench_client 2>&1 |
   grep -E '^(ERROR|FAILED)' && exit 1
 bin="$(bazel info -c opt bazel-bin 2>/dev/null)"
 work="$(mktemp -d -t kafka-sidecar-bench.XXXXXX)"
@@ -46,9 +57,10 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# Waits until `file` has a line matching `pattern`, or the process `pid` dies, or 30 s pass.
+# Waits until `file` has a line matching `pattern`, or the process `pid` dies, or `seconds`
+# (30 by default) pass.
 await_line() {
-  local file="$1" pattern="$2" pid="$3" deadline=$((SECONDS + 30))
+  local file="$1" pattern="$2" pid="$3" deadline=$((SECONDS + ${4:-30}))
   until grep -q "$pattern" "$file" 2>/dev/null; do
     kill -0 "$pid" 2>/dev/null || { echo "bench.sh: process $pid died; its log:" >&2; tail -20 "$file" >&2; exit 1; }
     [ "$SECONDS" -lt "$deadline" ] || { echo "bench.sh: timed out waiting for '$pattern' in $file" >&2; exit 1; }
@@ -61,11 +73,14 @@ topics="bench-consume:$partitions,bench-stream:6,bench-batch:6,bench-direct:6,be
 for ((round = 1; round <= rounds; round++)); do
   topics+=",latency-direct-$round:6,latency-sidecar-$round:6"  # a fresh topic for each run
 done
-"$bin/testing/mock_kafka" --brokers=3 --topics="$topics" \
-  >"$work/mock.out" 2>"$work/mock.log" &
+if [ "$kafka" = mock ]; then
+  "$bin/testing/mock_kafka" --brokers=3 --topics="$topics" >"$work/kafka.out" 2>"$work/kafka.log" &
+else
+  "$bin/testing/kafka/kafka_server" --topics="$topics" >"$work/kafka.out" 2>"$work/kafka.log" &
+fi
 pids+=($!)
-await_line "$work/mock.out" ':' "${pids[-1]}"
-brokers="$(head -n 1 "$work/mock.out")"
+await_line "$work/kafka.out" ':' "${pids[-1]}" 120
+brokers="$(head -n 1 "$work/kafka.out")"
 
 port="$(free_port)"
 "$bin/sidecar/kafka_sidecar" --brokers="$brokers" --listen="127.0.0.1:$port" \
@@ -110,7 +125,7 @@ run() {  # name, client args...
   results[$name]+="$(measure "$@")"$'\n'
 }
 
-echo "kafka-sidecar benchmark: $records records of $value_size bytes, $rounds rounds, mock cluster of 3 brokers"
+echo "kafka-sidecar benchmark: $records records of $value_size bytes, $rounds rounds, $kafka_name"
 echo "(sidecar, client and brokers are separate processes; $(nproc) cores)"
 if wants consume; then
   client --mode=produce-direct --topic=bench-consume --records="$records" >/dev/null
@@ -177,4 +192,4 @@ if wants subscribe; then
 fi
 echo "| sidecar RSS, idle / at the end (peak) | - | $((idle_rss_kb / 1024)) MB / $((loaded_rss_kb / 1024)) MB | |"
 echo
-echo "made by: tools/bench.sh --records=$records --rounds=$rounds --batch=$batch --only=$only$made_by_extra"
+echo "made by: tools/bench.sh --kafka=$kafka --records=$records --rounds=$rounds --batch=$batch --only=$only$made_by_extra"

@@ -206,7 +206,11 @@ absl::StatusOr<std::unique_ptr<RealKafka>> RealKafka::Start(Options options) {
   return kafka;
 }
 
-RealKafka::~RealKafka() = default;  // each Subprocess kills its node
+RealKafka::~RealKafka() {
+  for (Node& node : nodes_) node.process.reset();  // kills it
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
 
 std::vector<std::string> RealKafka::Java(const Node& node) const {
   return {java_,

@@ -44,7 +44,7 @@ class RealKafka {
   // every broker. FAILED_PRECONDITION when the jars are not cached; UNAVAILABLE with the
   // nodes' logs when the cluster does not come up in time.
   static absl::StatusOr<std::unique_ptr<RealKafka>> Start(Options options);
-  // Kills every node still running.
+  // Kills every node still running and removes the cluster's files.
   ~RealKafka();
 
   // The PLAINTEXT bootstrap servers, or those of the listener named `listener`.
@@ -54,7 +54,7 @@ class RealKafka {
   const std::string& line() const { return options_.line; }
   // How long Start took.
   absl::Duration start_time() const { return start_time_; }
-  // The directory of the cluster's files; tests may put theirs (certificates) there.
+  // The directory of the cluster's files (removed with the cluster).
   const std::string& dir() const { return dir_; }
 
   // Kills node `i` (0-based) with SIGKILL, as a crash would, and waits until it is gone.
