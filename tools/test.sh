@@ -1,16 +1,31 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds and runs every test. Extra arguments go to `bazel test`
-# (for example --config=asan). The last line is "N passed, N failed[, N skipped]", counting
-# test cases (a test target that crashed, timed out or did not build counts as one failure).
+# Installs what is missing (Debian packages, and Apache Kafka's broker from Maven Central for
+# the real-Kafka suite), builds and runs every test. Extra arguments go to `bazel test` (for
+# example --config=asan); target patterns among them replace //... :
+#
+#   tools/test.sh                      everything
+#   tools/test.sh //testing/kafka/...  the real-Kafka suite alone
+#
+# The last line is "N passed, N failed[, N skipped]", counting test cases (a test target that
+# crashed, timed out or did not build counts as one failure).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 tools/install_deps.sh || exit 1
 
+targets=() flags=()
+for arg in "$@"; do
+  case "$arg" in
+    //*|:*) targets+=("$arg") ;;
+    *) flags+=("$arg") ;;
+  esac
+done
+[ ${#targets[@]} -gt 0 ] || targets=(//...)
+
 log="$(mktemp -t kafka-sidecar-test.XXXXXX.log)"
-bazel test //... "$@" 2>&1 | tee "$log"
+bazel test "${flags[@]}" -- "${targets[@]}" 2>&1 | tee "$log"
 bazel_status=${PIPESTATUS[0]}
-testlogs="$(bazel info bazel-testlogs "$@" 2>/dev/null)"
+testlogs="$(bazel info bazel-testlogs "${flags[@]}" 2>/dev/null)"
 
 passed=0 failed=0 skipped=0
 # Bazel's summary: one line per test target, "//pkg:target  [(cached)] STATUS [in Ns]".
