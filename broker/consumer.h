@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "broker/topic_partition.h"
 
@@ -45,6 +47,28 @@ class RebalanceListener {
 using CommitCallback =
     std::function<void(const absl::Status& status, const std::vector<PartitionOffset>& offsets)>;
 
+// Poll's error when Kafka refuses to let the member join because the group's other members
+// offer no partition assignment strategy in common with it (Kafka's INCONSISTENT_GROUP_PROTOCOL):
+// FAILED_PRECONDITION carrying, under this type URL, the strategies the member offered
+// (partition.assignment.strategy) as text. Kafka refuses every try for as long as the group has
+// those members.
+inline constexpr absl::string_view kGroupProtocolMismatchPayload =
+    "type.googleapis.com/kafka_sidecar.GroupProtocolMismatch";
+
+// `status` (FAILED_PRECONDITION) marked as such a refusal of a member offering `offered`.
+inline absl::Status GroupProtocolMismatchError(absl::Status status, absl::string_view offered) {
+  status.SetPayload(kGroupProtocolMismatchPayload, absl::Cord(offered));
+  return status;
+}
+
+// The strategies the member offered when `status` is such a refusal; nullopt otherwise.
+inline std::optional<std::string> GroupProtocolMismatch(const absl::Status& status) {
+  if (!absl::IsFailedPrecondition(status)) return std::nullopt;
+  const auto offered = status.GetPayload(kGroupProtocolMismatchPayload);  // absl::optional
+  if (!offered.has_value()) return std::nullopt;
+  return std::string(*offered);
+}
+
 // One member of a Kafka consumer group. Not thread-safe: one thread makes every call.
 class GroupConsumer {
  public:
@@ -61,8 +85,10 @@ class GroupConsumer {
   // never waits for a full batch. With `max` 0 it serves events only (waiting for one), leaving
   // fetched records in the client. Returns OK, or the error Kafka reported: NOT_FOUND (a
   // subscribed topic does not exist), PERMISSION_DENIED, UNAUTHENTICATED and
-  // FAILED_PRECONDITION (the client hit a fatal error, such as a fenced static member) are
-  // permanent; UNAVAILABLE (brokers unreachable) is transient and the client keeps retrying.
+  // FAILED_PRECONDITION (the client hit a fatal error, such as a fenced static member, or Kafka
+  // refused the JoinGroup for want of a common assignment strategy: see
+  // GroupProtocolMismatch) are permanent; UNAVAILABLE (brokers unreachable) is transient and
+  // the client keeps retrying.
   // Records may be appended even when an error is returned.
   virtual absl::Status Poll(absl::Duration timeout, size_t max, std::vector<Message>& out) = 0;
 

@@ -99,6 +99,7 @@ absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(
     if (name == "group.instance.id") consumer->static_member_ = !value.empty();
     if (name == "partition.assignment.strategy") {
       consumer->cooperative_ = value == "cooperative-sticky";
+      consumer->strategy_ = value;
     }
   }
   rd_kafka_conf_set_rebalance_cb(conf->get(), &RdKafkaConsumer::OnRebalance);
@@ -245,6 +246,21 @@ absl::Status RdKafkaConsumer::Take(rd_kafka_message_t* message, std::vector<Mess
               ? " (another member uses the same group.instance.id: give each pod its own "
                 "--group_instance_id, e.g. the pod name)"
               : ""));
+    }
+    if (message->err == RD_KAFKA_RESP_ERR_INCONSISTENT_GROUP_PROTOCOL) {
+      // Kafka refused the JoinGroup: the group's other members offer no strategy in common
+      // with this one. librdkafka 2.0.2 hands this to the app as a consumer error event on the
+      // consumer queue, served here by rd_kafka_consumer_poll (rd_kafka_cgrp_handle_JoinGroup:
+      // rd_kafka_err_action counts every error it does not list as permanent, and a permanent
+      // JoinGroup error becomes rd_kafka_consumer_err "JoinGroup failed: ..."; such errors
+      // reach a consumer poll as messages, never the error callback). Then it joins again
+      // (every 2 to 3 s against Kafka 3.9 here: the join interval plus a second's backoff),
+      // refused each time: nothing ends by itself.
+      return GroupProtocolMismatchError(
+          RdKafkaStatus(message->err, absl::StrCat("joining group '", group_,
+                                                   "' offering partition.assignment.strategy ",
+                                                   strategy_)),
+          strategy_);
     }
     const char* topic = message->rkt != nullptr ? rd_kafka_topic_name(message->rkt) : nullptr;
     return RdKafkaStatus(message->err, topic != nullptr ? absl::StrCat("topic '", topic, "'")

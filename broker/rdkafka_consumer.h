@@ -72,6 +72,7 @@ class RdKafkaConsumer final : public GroupConsumer {
   RebalanceListener* listener_ = nullptr;
   bool static_member_ = false;  // group.instance.id is set
   bool cooperative_ = true;     // partition.assignment.strategy is cooperative-sticky
+  std::string strategy_;        // partition.assignment.strategy: what this member offers
   bool closed_ = false;
   bool left_group_ = false;  // Close completed: destroying may skip the consumer close
 };

@@ -58,6 +58,11 @@ absl::StatusCode RdKafkaStatusCode(rd_kafka_resp_err_t err) {
     case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
       return absl::StatusCode::kUnavailable;
 
+    // The group's members offer no assignment strategy in common with this client: Kafka
+    // refuses every JoinGroup until one side changes its configuration.
+    case RD_KAFKA_RESP_ERR_INCONSISTENT_GROUP_PROTOCOL:
+      return absl::StatusCode::kFailedPrecondition;
+
     case RD_KAFKA_RESP_ERR__FATAL:
     case RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER:
     case RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID:

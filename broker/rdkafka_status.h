@@ -14,6 +14,8 @@ namespace kafka_sidecar::broker {
 //   PERMISSION_DENIED  authorization failures
 //   UNAUTHENTICATED    SASL/SSL authentication failures
 //   RESOURCE_EXHAUSTED the local queue is full
+//   FAILED_PRECONDITION the group's members use an assignment strategy this client does not
+//                       offer (INCONSISTENT_GROUP_PROTOCOL): retrying cannot help
 //   UNAVAILABLE        brokers unreachable, timeouts, records purged at shutdown, and every
 //                      other error Kafka marks as retriable
 //   INTERNAL           fatal client errors (for example an idempotence failure)

@@ -56,6 +56,17 @@ TEST(RdKafkaStatusTest, ARecordOverTheSizeLimitIsInvalidArgument) {
   }
 }
 
+// "the group's other members use an assignment strategy this sidecar does not offer (Kafka's
+// INCONSISTENT_GROUP_PROTOCOL): stream ends with FAILED_PRECONDITION". Kafka refuses the
+// JoinGroup for as long as the group's configuration stays: not a transient error.
+TEST(RdKafkaStatusTest, AGroupOfAnotherAssignmentStrategyIsFailedPrecondition) {
+  absl::Status status =
+      RdKafkaStatus(RD_KAFKA_RESP_ERR_INCONSISTENT_GROUP_PROTOCOL, "group 'orders'");
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("group 'orders'"));
+  EXPECT_THAT(status.message(), HasSubstr("INCONSISTENT_GROUP_PROTOCOL"));
+}
+
 // Every error librdkafka knows is answered as an error, and its message says which it was:
 // no Kafka failure is ever reported to an app as success.
 TEST(RdKafkaStatusTest, EveryKafkaErrorIsAnErrorThatNamesIt) {

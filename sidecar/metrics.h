@@ -57,6 +57,9 @@ struct ConsumeMetrics {
   std::atomic<int64_t> pauses{0};  // times a subscription paused its partitions
   std::atomic<int64_t> inactivity_drops{0};  // streams ended for holding records silently
   std::atomic<int64_t> rebalances{0};  // assignments and revocations a subscription was told of
+  // Subscriptions ended because Kafka refused their JoinGroup: the group's other members use an
+  // assignment strategy this sidecar does not offer (INCONSISTENT_GROUP_PROTOCOL).
+  std::atomic<int64_t> group_protocol_mismatches{0};
   std::atomic<int64_t> subscriptions{0};        // open now
   std::atomic<int64_t> streams{0};        // open now
 };

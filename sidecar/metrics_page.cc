@@ -114,6 +114,11 @@ std::string RenderMetrics(const MetricsSnapshot& m) {
   page.Single("rebalances_total", "counter",
               "Partition assignments and revocations the subscriptions were told of.",
               c.rebalances.load());
+  page.Single("group_protocol_mismatches_total", "counter",
+              "Subscriptions ended with FAILED_PRECONDITION because Kafka refused their "
+              "JoinGroup: the group's other members use an assignment strategy this sidecar "
+              "does not offer (INCONSISTENT_GROUP_PROTOCOL; see --assignment_strategy).",
+              c.group_protocol_mismatches.load());
   page.Family("commits_total", "counter", "Offset commits, by result.");
   page.Sample("commits_total", "result=\"success\"", c.commits_succeeded.load());
   page.Sample("commits_total", "result=\"failure\"", c.commits_failed.load());

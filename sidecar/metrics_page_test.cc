@@ -18,6 +18,7 @@ TEST(MetricsPageTest, RendersCountersHistogramAndLabelledGauges) {
   produce.pending_records = 12;
   consume.records_delivered = 1234567;
   consume.commits_failed = 2;
+  consume.group_protocol_mismatches = 3;
   SubscriptionStats stats;
   stats.group = "billing \"eu\"";
   stats.topics = "orders,refunds";
@@ -41,6 +42,8 @@ TEST(MetricsPageTest, RendersCountersHistogramAndLabelledGauges) {
   // Integers stay exact.
   EXPECT_THAT(page, HasSubstr("kafka_sidecar_records_delivered_total 1234567\n"));
   EXPECT_THAT(page, HasSubstr("kafka_sidecar_commits_total{result=\"failure\"} 2\n"));
+  EXPECT_THAT(page, HasSubstr("# TYPE kafka_sidecar_group_protocol_mismatches_total counter\n"
+                              "kafka_sidecar_group_protocol_mismatches_total 3\n"));
   // Label values are escaped.
   const std::string labels = "group=\"billing \\\"eu\\\"\",topics=\"orders,refunds\"";
   EXPECT_THAT(page, HasSubstr("kafka_sidecar_in_flight_records{" + labels + "} 7\n"));

@@ -370,8 +370,23 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
   if (!polled.empty()) last_contact_ = now;
 
   if (IsPermanent(status)) {
-    LOG(ERROR) << "[" << options_.group << "] " << status << "; ending its streams";
     end_status_ = status;
+    if (std::optional<std::string> offered = broker::GroupProtocolMismatch(status)) {
+      // librdkafka would try to join again every few seconds, refused each time, while the
+      // streams wait for records that never come: end them saying what to change. Leaving
+      // lets a later stream try again with a new membership.
+      metrics_.group_protocol_mismatches++;
+      end_status_ = absl::FailedPreconditionError(absl::StrCat(
+          "group '", options_.group,
+          "': its other members use a partition assignment strategy this sidecar does not "
+          "offer, so Kafka refused to let it join; this sidecar offers ", *offered,
+          " (--assignment_strategy). Every member of a group must offer a strategy in common: "
+          "run the sidecars with the members' strategy (--assignment_strategy=range is the "
+          "first choice of librdkafka's and the Java client's defaults), or move the members "
+          "to ", *offered, " first; see \"Migrating a group of existing consumers onto "
+          "sidecars\" in the operator guide. Kafka said: ", status.message()));
+    }
+    LOG(ERROR) << "[" << options_.group << "] " << end_status_ << "; ending its streams";
     plan.stop = stopping_ = true;
     return plan;
   }

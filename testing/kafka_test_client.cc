@@ -266,6 +266,27 @@ absl::StatusOr<int> BrokerCount(const std::string& bootstrap, absl::Duration tim
   return brokers;
 }
 
+absl::StatusOr<GroupDescription> DescribeGroup(const std::string& bootstrap,
+                                               const std::string& group, absl::Duration timeout) {
+  auto client = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}});
+  if (!client.ok()) return client.status();
+  const rd_kafka_group_list* list = nullptr;
+  const rd_kafka_resp_err_t err =
+      rd_kafka_list_groups(client->get(), group.c_str(), &list,
+                           static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return absl::UnavailableError(rd_kafka_err2str(err));
+  absl::StatusOr<GroupDescription> description =
+      absl::NotFoundError(absl::StrCat("group ", group, " not described"));
+  if (list->group_cnt == 1 && list->groups[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const rd_kafka_group_info& info = list->groups[0];
+    description = GroupDescription{info.state != nullptr ? info.state : "",
+                                   info.protocol != nullptr ? info.protocol : "",
+                                   info.member_cnt};
+  }
+  rd_kafka_group_list_destroy(list);
+  return description;
+}
+
 absl::Status CreateTopic(const std::string& bootstrap, const std::string& topic, int partitions,
                          int replicas,
                          const std::vector<std::pair<std::string, std::string>>& config) {
@@ -408,6 +429,21 @@ std::vector<int32_t> GroupMember::WaitForAssignment(size_t count, absl::Duration
     partitions = Assignment();
   }
   return partitions;
+}
+
+std::optional<std::string> GroupMember::WaitForError(absl::Duration timeout) {
+  auto* rk = static_cast<rd_kafka_t*>(rk_);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    rd_kafka_message_t* message = rd_kafka_consumer_poll(rk, 50);
+    if (message == nullptr) continue;
+    const rd_kafka_resp_err_t err = message->err;
+    rd_kafka_message_destroy(message);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      return std::string(rd_kafka_err2name(err));
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace kafka_sidecar::testing

@@ -63,6 +63,18 @@ absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& bootstrap,
 // The number of brokers the cluster's metadata lists (one request, up to `timeout`).
 absl::StatusOr<int> BrokerCount(const std::string& bootstrap, absl::Duration timeout);
 
+// A consumer group as its coordinator describes it (DescribeGroups).
+struct GroupDescription {
+  std::string state;     // "Stable", "PreparingRebalance", "CompletingRebalance", "Empty", ...
+  std::string protocol;  // the assignment strategy the group chose ("range", ...)
+  int members = 0;
+};
+
+// Asks the cluster to describe `group` (one request, up to `timeout`). For real brokers (the
+// mock cluster does not answer DescribeGroups).
+absl::StatusOr<GroupDescription> DescribeGroup(const std::string& bootstrap,
+                                               const std::string& group, absl::Duration timeout);
+
 // Creates `topic` through the admin API with `partitions` partitions of `replicas` copies each
 // and the topic `config` given, then waits until its metadata shows every partition with a
 // leader. For real brokers (the mock cluster creates topics through its own API).
@@ -83,6 +95,14 @@ class GroupMember {
   // returns the partitions it holds then, sorted.
   std::vector<int32_t> WaitForAssignment(size_t count, absl::Duration timeout);
 
+  // The partitions this member holds now (no wait).
+  std::vector<int32_t> Assignment();
+
+  // Serves the group until the client reports an error (an error event of the consumer, such
+  // as a JoinGroup the broker refused) or `timeout` passes: the error's librdkafka name
+  // ("INCONSISTENT_GROUP_PROTOCOL"), or nullopt. Records fetched meanwhile are dropped.
+  std::optional<std::string> WaitForError(absl::Duration timeout);
+
   // Leaves the group (waits for it) and stops.
   void Close();
 
@@ -92,7 +112,6 @@ class GroupMember {
  private:
   GroupMember(void* rk, std::unique_ptr<std::atomic<int>> rebalances)
       : rk_(rk), rebalances_(std::move(rebalances)) {}
-  std::vector<int32_t> Assignment();
 
   void* rk_;  // rd_kafka_t, kept out of this header
   std::unique_ptr<std::atomic<int>> rebalances_;  // librdkafka's callback counts here
