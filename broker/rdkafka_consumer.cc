@@ -123,6 +123,15 @@ RdKafkaConsumer::~RdKafkaConsumer() {
     rd_kafka_queue_destroy(events_);
   }
   if (records_ != nullptr) rd_kafka_queue_destroy(records_);
+  if (doomed_ || (!closed_ && BetweenJoinAndSync())) {
+    LOG(WARNING) << "[" << group_ << "] this Kafka client is not destroyed: librdkafka "
+                 << rd_kafka_version_str() << " would abort the process destroying a "
+                 << "cooperative-sticky member whose SyncGroup Kafka had not answered "
+                 << "(librdkafka issue 4312, fixed in 2.3.0); it stays idle until the sidecar "
+                 << "exits";
+    (void)rk_.release();
+    return;
+  }
   // Leaving the group is Close's job, bounded by its timeout. A consumer that was never
   // closed, or could not leave in time, must not try again here, unbounded: the group drops it
   // after its session timeout.
@@ -139,6 +148,7 @@ void RdKafkaConsumer::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
       protocol != nullptr ? std::strcmp(protocol, "COOPERATIVE") == 0 : self->cooperative_;
   const std::vector<TopicPartition> list = FromList(partitions);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    self->synced_ = true;
     if (self->closed_ || protocol == nullptr) {
       // A rebalance that was under way as Close began. Taking the partitions now could only
       // wait on a client that is going away (an assign waits for librdkafka's group thread
@@ -378,10 +388,29 @@ void RdKafkaConsumer::Unsubscribe(absl::Time deadline) {
   }
 }
 
+bool RdKafkaConsumer::BetweenJoinAndSync() {
+  if (synced_) return false;
+  // The protocol of the assignor the group chose in its JoinGroup answer; NONE before one.
+  const char* protocol = rd_kafka_rebalance_protocol(rk_.get());
+  return protocol != nullptr && std::strcmp(protocol, "COOPERATIVE") == 0;
+}
+
 void RdKafkaConsumer::Close(absl::Duration timeout, Departure departure) {
   if (closed_ || rk_ == nullptr) return;
   closed_ = true;
   const absl::Time deadline = absl::Now() + timeout;
+  // librdkafka 2.0.2 makes the cooperative-sticky assignor's state only when the SyncGroup is
+  // answered, and aborts the process destroying a member that has the JoinGroup answer but not
+  // that one (librdkafka issue 4312, fixed in 2.3.0): a member leaving in that window (a stream
+  // that ends during its first rebalance) first waits for its assignment, which OnRebalance
+  // declines now that closed_ is set.
+  if (!synced_ && BetweenJoinAndSync()) {
+    while (!synced_ && absl::Now() < deadline) {
+      rd_kafka_message_t* event = rd_kafka_consumer_poll(rk_.get(), 10);
+      if (event != nullptr) rd_kafka_message_destroy(event);
+    }
+    doomed_ = !synced_;
+  }
   if (departure == Departure::kLeave && static_member_) Unsubscribe(deadline);
   if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk_.get(), events_)) {
     LOG(WARNING) << "[" << group_ << "] closing: " << rd_kafka_error_string(error);

@@ -60,6 +60,9 @@ class RdKafkaConsumer final : public GroupConsumer {
   // Leaves the group as a static member: unsubscribes, serving events until the LeaveGroup
   // went out or `deadline` passes.
   void Unsubscribe(absl::Time deadline);
+  // True while librdkafka 2.0.2 would abort destroying this client: the group answered its
+  // JoinGroup with the cooperative-sticky assignor but not yet its SyncGroup.
+  bool BetweenJoinAndSync();
 
   // Turns one librdkafka message into `out` (records) or a status (errors).
   absl::Status Take(rd_kafka_message_t* message, std::vector<Message>& out);
@@ -75,6 +78,10 @@ class RdKafkaConsumer final : public GroupConsumer {
   std::string strategy_;        // partition.assignment.strategy: what this member offers
   bool closed_ = false;
   bool left_group_ = false;  // Close completed: destroying may skip the consumer close
+  // The group gave this member an assignment at least once (its SyncGroup was answered).
+  bool synced_ = false;
+  // Destroying the client would abort the process (see Close): it is left to the OS.
+  bool doomed_ = false;
 };
 
 }  // namespace kafka_sidecar::broker
