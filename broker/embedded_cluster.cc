@@ -56,4 +56,10 @@ void EmbeddedCluster::PushRequestErrors(int api_key, const std::vector<int>& kaf
                                           errors.data());
 }
 
+void EmbeddedCluster::DelayResponse(int id, int api_key, absl::Duration delay) {
+  rd_kafka_mock_broker_push_request_error_rtts(
+      cluster_, id, static_cast<int16_t>(api_key), 1, RD_KAFKA_RESP_ERR_NO_ERROR,
+      static_cast<int>(absl::ToInt64Milliseconds(delay)));
+}
+
 }  // namespace kafka_sidecar::broker

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "broker/rdkafka_handle.h"
 
 struct rd_kafka_mock_cluster_s;
@@ -40,6 +41,9 @@ class EmbeddedCluster {
   // Makes the next requests of Kafka API `api_key` (for example 8, OffsetCommit) fail with the
   // given Kafka error codes, one per request.
   void PushRequestErrors(int api_key, const std::vector<int>& kafka_errors);
+  // Makes broker `id` answer its next request of Kafka API `api_key` (for example 14,
+  // SyncGroup) only after `delay`, successfully.
+  void DelayResponse(int id, int api_key, absl::Duration delay);
 
  private:
   EmbeddedCluster(RdKafkaPtr host, rd_kafka_mock_cluster_s* cluster, int brokers);

@@ -50,6 +50,10 @@ class RdKafkaConsumer final : public GroupConsumer {
   std::vector<int64_t> HighWatermarks(const std::vector<TopicPartition>& partitions) override;
   void Close(absl::Duration timeout, Departure departure) override;
 
+  // True while librdkafka 2.0.2 would abort destroying this client: the group answered its
+  // JoinGroup with the cooperative-sticky assignor but not yet its SyncGroup (see Close).
+  bool BetweenJoinAndSync();
+
  private:
   explicit RdKafkaConsumer(std::string group) : group_(std::move(group)) {}
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -60,9 +64,7 @@ class RdKafkaConsumer final : public GroupConsumer {
   // Leaves the group as a static member: unsubscribes, serving events until the LeaveGroup
   // went out or `deadline` passes.
   void Unsubscribe(absl::Time deadline);
-  // True while librdkafka 2.0.2 would abort destroying this client: the group answered its
-  // JoinGroup with the cooperative-sticky assignor but not yet its SyncGroup.
-  bool BetweenJoinAndSync();
+
 
   // Turns one librdkafka message into `out` (records) or a status (errors).
   absl::Status Take(rd_kafka_message_t* message, std::vector<Message>& out);
