@@ -391,7 +391,7 @@ void Latency(bool direct) {
   const absl::Time warm_deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < warm_deadline) {
     produce_one();
-    absl::SleepFor(absl::Milliseconds(20));  // pacing, not waiting for a condition
+    absl::SleepFor(absl::Milliseconds(20));  // NOLINT(sleep-ok): pacing, not waiting
     std::lock_guard<std::mutex> lock(mu);
     if (latencies_ns.size() >= 20) break;
   }
@@ -406,7 +406,7 @@ void Latency(bool direct) {
   for (int64_t i = 0; i < total; ++i) {
     produce_one();
     const absl::Time next = start + absl::Seconds(1) * (static_cast<double>(i + 1) / FLAGS_rate);
-    absl::SleepFor(next - absl::Now());  // pacing at --rate
+    absl::SleepFor(next - absl::Now());  // NOLINT(sleep-ok): pacing at --rate
   }
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (absl::Now() < deadline) {
@@ -414,7 +414,7 @@ void Latency(bool direct) {
       std::lock_guard<std::mutex> lock(mu);
       if (static_cast<int64_t>(latencies_ns.size()) >= total) break;
     }
-    absl::SleepFor(absl::Milliseconds(10));  // polling the receiver's count
+    absl::SleepFor(absl::Milliseconds(10));  // NOLINT(sleep-ok): polling the count
   }
   stop = true;
   if (app != nullptr) app->Cancel();

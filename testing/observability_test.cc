@@ -121,7 +121,7 @@ std::string ScrapeUntil(int port, const std::function<bool(const std::string&)>&
   const absl::Time deadline = absl::Now() + timeout;
   std::string page = HttpGet(port, "/metrics").second;
   while (!holds(page) && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(50));  // the interval between looks, within the deadline
+    absl::SleepFor(absl::Milliseconds(50));  // NOLINT(sleep-ok): between looks, within the deadline
     page = HttpGet(port, "/metrics").second;
   }
   return page;

@@ -18,7 +18,7 @@ inline bool WaitUntil(const std::function<bool()>& holds, absl::Duration timeout
   const absl::Time deadline = absl::Now() + timeout;
   while (!holds()) {
     if (absl::Now() >= deadline) return holds();
-    absl::SleepFor(interval);  // the interval between looks, within the deadline
+    absl::SleepFor(interval);  // NOLINT(sleep-ok): between looks, within the deadline
   }
   return true;
 }
