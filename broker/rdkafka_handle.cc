@@ -2,7 +2,12 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "broker/rdkafka_status.h"
 
 namespace kafka_sidecar::broker {
@@ -10,8 +15,18 @@ namespace {
 
 // librdkafka's syslog levels mapped onto glog. Debug output (level 7) comes only when the
 // operator asked for it with the `debug` setting, and goes to INFO.
-void LogToGlog(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+// A line of librdkafka's may quote what a client sent (a group id): control characters in it
+// are escaped, so that no client can forge a log line.
+std::string OneLine(absl::string_view message) {
+  const bool has_control = std::any_of(message.begin(), message.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+  return has_control ? absl::CHexEscape(message) : std::string(message);
+}
+
+void LogToGlog(const rd_kafka_t* rk, int level, const char* facility, const char* raw) {
   const char* name = rk != nullptr ? rd_kafka_name(rk) : "rdkafka";
+  const std::string message = OneLine(raw);
   if (level <= 3) {
     LOG(ERROR) << "[" << name << "] " << facility << ": " << message;
   } else if (level <= 5) {

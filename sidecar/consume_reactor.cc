@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sidecar/grpc_status.h"
-#include "sidecar/topic_name.h"
+#include "sidecar/kafka_names.h"
 
 namespace kafka_sidecar::sidecar {
 
@@ -93,8 +93,8 @@ absl::Status ConsumeReactor::Handle(const ConsumeRequest& request) {
 }
 
 absl::Status ConsumeReactor::Subscribe(const kafka_sidecar::v1::Subscribe& subscribe) {
-  if (subscribe.group().empty()) {
-    return absl::InvalidArgumentError("subscribe.group: must not be empty");
+  if (absl::Status valid = ValidateGroupId(subscribe.group(), "subscribe.group"); !valid.ok()) {
+    return valid;
   }
   if (subscribe.topics().empty()) {
     return absl::InvalidArgumentError("subscribe.topics: name at least one topic");

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sidecar/grpc_status.h"
-#include "sidecar/topic_name.h"
+#include "sidecar/kafka_names.h"
 
 namespace kafka_sidecar::sidecar {
 

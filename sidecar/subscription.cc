@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "sidecar/kafka_names.h"
 
 namespace kafka_sidecar::sidecar {
 namespace {
@@ -30,6 +31,7 @@ Subscription::Subscription(SubscriptionOptions options,
                            std::unique_ptr<broker::GroupConsumer> consumer, Clock& clock,
                            ConsumeMetrics& metrics)
     : options_(std::move(options)),
+      log_group_(PrintableName(options_.group)),
       consumer_(std::move(consumer)),
       clock_(clock),
       metrics_(metrics),
@@ -57,7 +59,7 @@ absl::Status Subscription::Start() {
     started_ = true;
   }
   metrics_.subscriptions++;
-  LOG(INFO) << "[" << options_.group << "] subscribed to " << absl::StrJoin(options_.topics, ",");
+  LOG(INFO) << "[" << log_group_ << "] subscribed to " << absl::StrJoin(options_.topics, ",");
   absl::MutexLock lock(&join_mu_);
   poller_ = std::thread([this] { PollLoop(); });
   return absl::OkStatus();
@@ -268,7 +270,7 @@ void Subscription::OnRevoked(const std::vector<TopicPartition>& partitions, bool
     metrics_.commits_succeeded++;
   } else {
     metrics_.commits_failed++;
-    LOG(WARNING) << "[" << options_.group << "] commit on revoke: " << committed;
+    LOG(WARNING) << "[" << log_group_ << "] commit on revoke: " << committed;
   }
 }
 
@@ -352,7 +354,7 @@ void Subscription::PollLoop() {
   closed_ = true;
   metrics_.subscriptions--;
   assigned_.clear();
-  LOG(INFO) << "[" << options_.group << "] "
+  LOG(INFO) << "[" << log_group_ << "] "
             << (departure == broker::GroupConsumer::Departure::kLeave
                     ? "left the group"
                     : "closed its membership for the shutdown");
@@ -377,7 +379,7 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
       // lets a later stream try again with a new membership.
       metrics_.group_protocol_mismatches++;
       end_status_ = absl::FailedPreconditionError(absl::StrCat(
-          "group '", options_.group,
+          "group '", log_group_,
           "': its other members use a partition assignment strategy this sidecar does not "
           "offer, so Kafka refused to let it join; this sidecar offers ", *offered,
           " (--assignment_strategy). Every member of a group must offer a strategy in common: "
@@ -386,11 +388,11 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
           "to ", *offered, " first; see \"Migrating a group of existing consumers onto "
           "sidecars\" in the operator guide. Kafka said: ", status.message()));
     }
-    LOG(ERROR) << "[" << options_.group << "] " << end_status_ << "; ending its streams";
+    LOG(ERROR) << "[" << log_group_ << "] " << end_status_ << "; ending its streams";
     plan.stop = stopping_ = true;
     return plan;
   }
-  if (!status.ok()) LOG(WARNING) << "[" << options_.group << "] " << status << " (retrying)";
+  if (!status.ok()) LOG(WARNING) << "[" << log_group_ << "] " << status << " (retrying)";
   // Quiet is not proof of trouble: an idle topic has no records. Without news from Kafka for
   // a while, ask it; unreachable past the timeout ends the streams.
   const absl::Duration silent = now - last_contact_;
@@ -398,7 +400,7 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
     end_status_ = absl::UnavailableError(absl::StrCat(
         "Kafka has been unreachable for ", absl::FormatDuration(silent),
         " (--kafka_unavailable_timeout_ms); the subscription was closed"));
-    LOG(ERROR) << "[" << options_.group << "] " << end_status_.message();
+    LOG(ERROR) << "[" << log_group_ << "] " << end_status_.message();
     plan.stop = stopping_ = true;
     return plan;
   }
@@ -411,7 +413,7 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
 
   // A stream that holds records and has gone silent is ended; its records go to the others.
   for (uint64_t id : dispatcher_.InactiveSince(now - options_.inactivity_timeout)) {
-    LOG(WARNING) << "[" << options_.group << "] stream " << id << " sent no ack or nack for "
+    LOG(WARNING) << "[" << log_group_ << "] stream " << id << " sent no ack or nack for "
                  << options_.inactivity_timeout << " while holding records: ending it";
     dispatcher_.stream(id)->End(absl::DeadlineExceededError(absl::StrCat(
         "stream inactive: it held unacked records and sent no ack or nack for ",
@@ -439,14 +441,14 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
     paused_ = true;
     metrics_.pauses++;
     plan.pause.assign(assigned_.begin(), assigned_.end());
-    LOG(INFO) << "[" << options_.group << "] " << buffered << " records (" << bytes
+    LOG(INFO) << "[" << log_group_ << "] " << buffered << " records (" << bytes
               << " bytes) waiting, " << prefetched << " prefetched: paused " << plan.pause.size()
               << " partitions";
   } else if (paused_ && buffered <= options_.max_buffered_records / 4 &&
              bytes <= options_.max_buffered_bytes / 4) {
     paused_ = false;
     plan.resume.assign(assigned_.begin(), assigned_.end());
-    LOG(INFO) << "[" << options_.group << "] " << buffered << " records waiting: resumed "
+    LOG(INFO) << "[" << log_group_ << "] " << buffered << " records waiting: resumed "
               << plan.resume.size() << " partitions";
   }
   if (paused_) {
@@ -469,7 +471,7 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
   }
 
   if (dispatcher_.empty() && now - empty_since_ >= options_.linger) {
-    LOG(INFO) << "[" << options_.group << "] no stream for " << options_.linger
+    LOG(INFO) << "[" << log_group_ << "] no stream for " << options_.linger
               << ": leaving the group";
     // From here on Attach refuses: a stream arriving now gets a new membership.
     plan.stop = stopping_ = true;
@@ -482,7 +484,7 @@ void Subscription::OnCommitted(const absl::Status& status,
   absl::MutexLock lock(&mu_);
   commit_in_flight_ = false;
   if (status.ok()) {
-    LOG_IF(INFO, stopping_) << "[" << options_.group << "] final commit done";
+    LOG_IF(INFO, stopping_) << "[" << log_group_ << "] final commit done";
     last_contact_ = clock_.Now();
     tracker_.MarkCommitted(offsets);
     metrics_.commits_succeeded++;
@@ -492,13 +494,13 @@ void Subscription::OnCommitted(const absl::Status& status,
   }
   metrics_.commits_failed++;
   if (stopping_) {
-    LOG(WARNING) << "[" << options_.group << "] final commit: " << status;
+    LOG(WARNING) << "[" << log_group_ << "] final commit: " << status;
     return;
   }
   // Acked state stays in the tracker: the retry commits it (and whatever was acked since).
   commit_backoff_ = std::min(commit_backoff_ * 2, options_.max_commit_backoff);
   next_commit_ = clock_.Now() + commit_backoff_;
-  LOG(WARNING) << "[" << options_.group << "] " << status << "; retrying in " << commit_backoff_;
+  LOG(WARNING) << "[" << log_group_ << "] " << status << "; retrying in " << commit_backoff_;
 }
 
 SubscriptionStats Subscription::Stats() const {

@@ -167,6 +167,7 @@ class Subscription final : private broker::RebalanceListener {
   void EndStreams(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SubscriptionOptions options_;
+  const std::string log_group_;  // the group as it goes into logs and messages: PrintableName
   // Used by the poll thread only, which destroys it after leaving the group.
   std::unique_ptr<broker::GroupConsumer> consumer_;
   Clock& clock_;

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "sidecar/kafka_names.h"
 
 namespace kafka_sidecar::sidecar {
 
@@ -74,7 +75,7 @@ absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
   subscriptions_.emplace(key, subscription);
   if (!subscription->Attach(stream_id, stream, max_in_flight)) {
     return absl::UnavailableError(
-        absl::StrCat("the subscription of group '", group, "' closed as it started"));
+        absl::StrCat("the subscription of group '", PrintableName(group), "' closed as it started"));
   }
   return subscription;
 }

@@ -305,6 +305,10 @@ TEST_F(ConsumeIntegrationTest, BadRequestsEndTheStreamWithInvalidArgument) {
       {"no topics", {subscribe("g", {})}, "subscribe.topics"},
       {"empty topic", {subscribe("g", {"fine", ""})}, "subscribe.topics[1]"},
       {"bad topic", {subscribe("g", {"no spaces"})}, "subscribe.topics[0]"},
+      {"dot topic", {subscribe("g", {"fine", "."})}, "subscribe.topics[1]"},
+      {"dot-dot topic", {subscribe("g", {".."})}, "subscribe.topics[0]"},
+      {"long topic", {subscribe("g", {std::string(250, 't')})}, "subscribe.topics[0]"},
+      {"long group", {subscribe(std::string(32768, 'g'), {"fine"})}, "subscribe.group"},
       {"second subscribe", {subscribe("g", {"fine"}), subscribe("g", {"fine"})}, "only the first"},
   };
   for (const BadConsume& c : cases) {

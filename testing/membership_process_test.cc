@@ -328,8 +328,11 @@ INSTANTIATE_TEST_SUITE_P(Strategies, TwoSidecarsTest,
 
 // Per key, in the order the apps received them: each app sees a key's offsets go up, except
 // that a redelivery (its partition came back from Kafka) starts again at a record nobody had
-// acked; and the first deliveries of a key's records come in offset order.
-void ExpectPerKeyOrder(const std::vector<Delivery>& deliveries) {
+// acked; and the first deliveries of a key's records come in offset order. A redelivery may
+// start at an acked record only on the apps in `acks_may_repeat`: those whose sidecar could not
+// commit its acks before a partition went (a commit on revoke refused, or the partition lost).
+void ExpectPerKeyOrder(const std::vector<Delivery>& deliveries,
+                       const std::set<std::string>& acks_may_repeat) {
   std::vector<Delivery> by_time = deliveries;
   std::stable_sort(by_time.begin(), by_time.end(),
                    [](const Delivery& x, const Delivery& y) { return x.received < y.received; });
@@ -344,7 +347,8 @@ void ExpectPerKeyOrder(const std::vector<Delivery>& deliveries) {
   for (const Delivery& d : by_time) {
     auto [app_key, fresh] = last_of_app_key.try_emplace({d.app, d.key}, d.offset);
     if (!fresh) {
-      const bool redelivery = first_ack[Position{d.partition, d.offset}] > d.received;
+      const bool redelivery = first_ack[Position{d.partition, d.offset}] > d.received ||
+                              acks_may_repeat.count(d.app) > 0;
       EXPECT_TRUE(d.offset > app_key->second || redelivery)
           << d.app << " got key " << d.key << " at " << d.offset << " after "
           << app_key->second << ", and not as a redelivery of an unacked record";
@@ -446,9 +450,28 @@ TEST(MembershipProcessTest, AThirdMemberTakesPartitionsWhileRecordsAreInFlight) 
     }
   }
   EXPECT_GT(moved_in_flight, 0u) << "no record was in flight in a partition that moved";
-  ExpectPerKeyOrder(all);
+  // The mock coordinator may refuse a commit on revoke while the group rebalances
+  // (REBALANCE_IN_PROGRESS; Kafka takes it), and a loaded machine may miss a session timeout:
+  // then the member's acks since its last periodic commit come again, as Kafka's at-least-once
+  // allows. The sidecar logs both.
+  std::set<std::string> acks_may_repeat;
+  for (const Pod* pod : {&a, &b, c.get()}) {
+    const std::string sidecar_log = pod->sidecar->process().Log();
+    if (absl::StrContains(sidecar_log, "[movers] commit on revoke: ") ||
+        absl::StrContains(sidecar_log, "[movers] lost ")) {
+      acks_may_repeat.insert(pod->name);
+    }
+  }
+  const bool failed_before = ::testing::Test::HasFailure();
+  ExpectPerKeyOrder(all, acks_may_repeat);
+  if (!failed_before && ::testing::Test::HasFailure()) {
+    ADD_FAILURE() << "per-key order broken; what the group did:\n"
+                  << GroupLogs({&a, &b, c.get()});
+  }
   std::cout << moved.size() << " partitions moved to c with " << moved_in_flight
-            << " records in flight; " << all.size() - 3 * kBatch << " deliveries repeated\n";
+            << " records in flight; " << all.size() - 3 * kBatch
+            << " deliveries repeated; acks may repeat on {" << absl::StrJoin(acks_may_repeat, ",")
+            << "}\n";
 }
 
 int Occurrences(const std::string& text, const std::string& what) {

@@ -219,6 +219,8 @@ TEST_F(ProduceIntegrationTest, BadUnaryRequestsGetTheirStatus) {
   cases.push_back({"empty topic", Request("", 1), grpc::StatusCode::INVALID_ARGUMENT, "topic"});
   cases.push_back(
       {"bad topic name", Request("a b", 2), grpc::StatusCode::INVALID_ARGUMENT, "topic"});
+  cases.push_back({"dot topic", Request(".", 2), grpc::StatusCode::INVALID_ARGUMENT, "topic"});
+  cases.push_back({"dot-dot topic", Request("..", 2), grpc::StatusCode::INVALID_ARGUMENT, "topic"});
   ProduceRequest big = Request("good", 3);
   big.set_value(std::string(20000, 'x'));
   cases.push_back({"too large", big, grpc::StatusCode::INVALID_ARGUMENT, "message.max.bytes"});
