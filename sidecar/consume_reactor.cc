@@ -43,15 +43,15 @@ void ConsumeReactor::EndWith(const absl::Status& status) {
   Pump();
 }
 
-void ConsumeReactor::OnReadDone(bool ok) {
-  absl::Status handled = absl::OkStatus();
-  if (ok) handled = Handle(request_);
+void ConsumeReactor::OnRead(const ConsumeRequest* request, const absl::Status& end) {
+  absl::Status handled = request != nullptr ? Handle(*request) : end;
+  const bool ok = request != nullptr;
   {
     absl::MutexLock lock(&mu_);
     read_in_flight_ = false;
     if (!ok) reads_done_ = true;
   }
-  if (!ok) {
+  if (!ok && end.ok()) {
     // The app half-closed (or went away): it will ack nothing more.
     if (subscription_ != nullptr) subscription_->Detach(stream_id_);
     EndWith(absl::OkStatus());
@@ -158,38 +158,13 @@ ConsumeReactor::Actions ConsumeReactor::NextActions() {
     writing_ = std::move(outbox_.front());
     outbox_.pop_front();
     write_in_flight_ = true;
-    actions.write = true;
+    actions.write = writing_.get();
   }
   if (!read_in_flight_ && !reads_done_) {
     read_in_flight_ = true;
     actions.read = true;
   }
   return actions;
-}
-
-void ConsumeReactor::Pump() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (pumping_) return;
-    pumping_ = true;
-  }
-  while (true) {
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      actions = NextActions();
-      if (!actions.read && !actions.write && !actions.finish) {
-        pumping_ = false;
-        return;
-      }
-    }
-    if (actions.write) StartWrite(writing_.get());
-    if (actions.read) StartRead(&request_);
-    if (actions.finish) {
-      Finish(actions.finish_status);  // OnDone may delete this from here on
-      return;
-    }
-  }
 }
 
 }  // namespace kafka_sidecar::sidecar

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "proto/kafka_sidecar.grpc.pb.h"
 #include "sidecar/consumer_stream.h"
+#include "sidecar/stream_reactor.h"
 #include "sidecar/subscription.h"
 #include "sidecar/subscription_registry.h"
 
@@ -19,16 +20,16 @@ namespace kafka_sidecar::sidecar {
 // One Consume call. The first request must be a Subscribe: the stream then joins the
 // subscription for (group, topics), answers Subscribed, and writes the RecordBatches the
 // subscription sends; Ack and Nack requests go to the subscription. Bad requests end the stream
-// with INVALID_ARGUMENT naming the field.
+// with INVALID_ARGUMENT naming the field, and requests whose bytes do not parse with
+// INVALID_ARGUMENT saying so.
 //
 // Threads: reactions on gRPC's threads; Send and End on whichever thread holds the
-// subscription's lock. As in ProduceStreamReactor, one Pump at a time issues every gRPC
-// operation, outside mu_. The subscription is never called with mu_ held. The reactor detaches
+// subscription's lock. StreamReactor's pump issues every gRPC operation, outside mu_. The
+// subscription is never called with mu_ held. The reactor detaches
 // from the subscription in OnDone, before deleting itself, so the subscription never calls a
 // reactor that is gone.
 class ConsumeReactor final
-    : public grpc::ServerBidiReactor<kafka_sidecar::v1::ConsumeRequest,
-                                     kafka_sidecar::v1::ConsumeResponse>,
+    : public StreamReactor<kafka_sidecar::v1::ConsumeRequest, kafka_sidecar::v1::ConsumeResponse>,
       public ConsumerStream {
  public:
   // `max_in_flight_cap` caps (and is the default of) Subscribe.max_in_flight.
@@ -39,38 +40,26 @@ class ConsumeReactor final
   void End(const absl::Status& status) override;
 
  private:
-  struct Actions {
-    bool read = false;
-    bool write = false;
-    bool finish = false;
-    grpc::Status finish_status;
-  };
-
-  void OnReadDone(bool ok) override;
+  void OnRead(const kafka_sidecar::v1::ConsumeRequest* request, const absl::Status& end) override;
   void OnWriteDone(bool ok) override;
   void OnDone() override;
+  Actions NextActions() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Handles one request; a non-OK status ends the stream.
   absl::Status Handle(const kafka_sidecar::v1::ConsumeRequest& request);
   absl::Status Subscribe(const kafka_sidecar::v1::Subscribe& subscribe);
   // Ends the stream with `status` once the current write is done.
   void EndWith(const absl::Status& status);
-  void Pump();
-  Actions NextActions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   SubscriptionRegistry& registry_;
   const uint32_t max_in_flight_cap_;
   const uint64_t stream_id_;
 
-  // Written by gRPC between StartRead and OnReadDone; read only in OnReadDone.
-  kafka_sidecar::v1::ConsumeRequest request_;
-  // Touched only in OnReadDone (one at a time) and OnDone (after every reaction).
+  // Touched only in OnRead (one at a time) and OnDone (after every reaction).
   std::shared_ptr<Subscription> subscription_;
-  // The response gRPC is writing; set by Pump.
+  // The response gRPC is writing; set by NextActions.
   ArenaResponse writing_;
 
-  absl::Mutex mu_;
-  bool pumping_ ABSL_GUARDED_BY(mu_) = false;
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;

@@ -7,6 +7,7 @@
 #include "sidecar/produce_batch_reactor.h"
 #include "sidecar/produce_request.h"
 #include "sidecar/produce_stream_reactor.h"
+#include "sidecar/stream_reactor.h"
 
 namespace kafka_sidecar::sidecar {
 
@@ -24,46 +25,54 @@ KafkaSidecarService::KafkaSidecarService(broker::Producer& producer, int max_pen
       max_in_flight_per_stream_(max_in_flight_per_stream) {}
 
 grpc::ServerUnaryReactor* KafkaSidecarService::Produce(grpc::CallbackServerContext* context,
-                                                       const ProduceRequest* request,
-                                                       ProduceResponse* response) {
+                                                       const grpc::ByteBuffer* request_bytes,
+                                                       grpc::ByteBuffer* response_bytes) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (streams_.draining()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  "the sidecar is shutting down; the record was not produced"));
     return reactor;
   }
-  if (absl::Status valid = ValidateProduceRequest(*request); !valid.ok()) {
+  grpc::ByteBuffer bytes(*request_bytes);  // shares the slices
+  ProduceRequest request;
+  absl::Status valid = ParseRequest(bytes, request);
+  if (valid.ok()) valid = ValidateProduceRequest(request);
+  if (!valid.ok()) {
     reactor->Finish(ToGrpcStatus(valid));
     return reactor;
   }
-  response->set_request_id(request->request_id());
-  response->set_topic(request->topic());
   HeaderViews headers;
-  // gRPC keeps `response` alive until Finish, which the callback calls exactly once.
-  producer_.Produce(ToRecordView(*request, headers),
-                    [reactor, response](const broker::DeliveryReport& report) {
+  // The producer copies the record; gRPC keeps `response_bytes` alive until Finish, which the
+  // callback calls exactly once.
+  producer_.Produce(ToRecordView(request, headers),
+                    [reactor, response_bytes, request_id = request.request_id(),
+                     topic = request.topic()](const broker::DeliveryReport& report) {
                       if (!report.status.ok()) {
                         reactor->Finish(ToGrpcStatus(report.status));
                         return;
                       }
-                      FillProduceResponse(report, response);
+                      ProduceResponse response;
+                      response.set_request_id(request_id);
+                      response.set_topic(topic);
+                      FillProduceResponse(report, &response);
+                      SerializeResponse(response, *response_bytes);
                       reactor->Finish(grpc::Status::OK);
                     });
   return reactor;
 }
 
-grpc::ServerBidiReactor<ProduceRequest, ProduceResponse>* KafkaSidecarService::ProduceStream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* KafkaSidecarService::ProduceStream(
     grpc::CallbackServerContext*) {
   return new ProduceStreamReactor(producer_, max_pending_produces_, produce_metrics_, streams_);
 }
 
-grpc::ServerBidiReactor<kafka_sidecar::v1::ProduceBatch, kafka_sidecar::v1::ProduceBatchResult>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 KafkaSidecarService::ProduceBatchStream(grpc::CallbackServerContext*) {
   return new ProduceBatchReactor(producer_, max_pending_produces_, produce_metrics_, streams_);
 }
 
-grpc::ServerBidiReactor<kafka_sidecar::v1::ConsumeRequest, kafka_sidecar::v1::ConsumeResponse>*
-KafkaSidecarService::Consume(grpc::CallbackServerContext*) {
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* KafkaSidecarService::Consume(
+    grpc::CallbackServerContext*) {
   return new ConsumeReactor(subscriptions_, max_in_flight_per_stream_);
 }
 

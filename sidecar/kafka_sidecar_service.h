@@ -12,9 +12,18 @@
 
 namespace kafka_sidecar::sidecar {
 
+// Every method of kafka_sidecar.v1.KafkaSidecar, raw: requests arrive as bytes, so that bytes
+// that do not parse are answered INVALID_ARGUMENT (gRPC's own parsing answers a unary call
+// UNIMPLEMENTED with no message, and makes a stream look half-closed).
+using RawKafkaSidecarService = kafka_sidecar::v1::KafkaSidecar::WithRawCallbackMethod_Produce<
+    kafka_sidecar::v1::KafkaSidecar::WithRawCallbackMethod_ProduceStream<
+        kafka_sidecar::v1::KafkaSidecar::WithRawCallbackMethod_ProduceBatchStream<
+            kafka_sidecar::v1::KafkaSidecar::WithRawCallbackMethod_Consume<
+                kafka_sidecar::v1::KafkaSidecar::Service>>>>;
+
 // The kafka_sidecar.v1.KafkaSidecar service on gRPC's callback API: no thread per call.
 // Thread-safe.
-class KafkaSidecarService final : public kafka_sidecar::v1::KafkaSidecar::CallbackService {
+class KafkaSidecarService final : public RawKafkaSidecarService {
  public:
   // `producer`, `produce_metrics` and `subscriptions` must outlive the service.
   KafkaSidecarService(broker::Producer& producer, int max_pending_produces,
@@ -22,17 +31,14 @@ class KafkaSidecarService final : public kafka_sidecar::v1::KafkaSidecar::Callba
                       uint32_t max_in_flight_per_stream);
 
   grpc::ServerUnaryReactor* Produce(grpc::CallbackServerContext* context,
-                                    const kafka_sidecar::v1::ProduceRequest* request,
-                                    kafka_sidecar::v1::ProduceResponse* response) override;
-
-  grpc::ServerBidiReactor<kafka_sidecar::v1::ProduceRequest, kafka_sidecar::v1::ProduceResponse>*
-  ProduceStream(grpc::CallbackServerContext* context) override;
-
-  grpc::ServerBidiReactor<kafka_sidecar::v1::ProduceBatch, kafka_sidecar::v1::ProduceBatchResult>*
-  ProduceBatchStream(grpc::CallbackServerContext* context) override;
-
-  grpc::ServerBidiReactor<kafka_sidecar::v1::ConsumeRequest, kafka_sidecar::v1::ConsumeResponse>*
-  Consume(grpc::CallbackServerContext* context) override;
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ProduceStream(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ProduceBatchStream(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Consume(
+      grpc::CallbackServerContext* context) override;
 
   // Stops taking new records: Produce answers UNAVAILABLE, and streams stop reading and end
   // with UNAVAILABLE once every record they accepted is answered.

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <utility>
 
+#include "sidecar/grpc_status.h"
 #include "sidecar/produce_request.h"
 
 namespace kafka_sidecar::sidecar {
@@ -143,15 +144,18 @@ void ProduceBatchReactor::Drain() {
   Pump();
 }
 
-void ProduceBatchReactor::OnReadDone(bool ok) {
+void ProduceBatchReactor::OnRead(const ProduceBatch* request, const absl::Status& end) {
   bool accepted = false;
   bool draining = false;
   bool send_now = false;
-  const int records = request_.records_size();
+  const int records = request != nullptr ? request->records_size() : 0;
   {
     absl::MutexLock lock(&mu_);
-    if (!ok) reads_done_ = true;
-    if (ok && !finished_) {
+    if (request == nullptr) {
+      reads_done_ = true;
+      unparsed_ = end;
+      read_in_flight_ = false;
+    } else if (!finished_) {
       // Counted before the producer sees them, so the stream cannot finish under them.
       accepted = true;
       draining = draining_;
@@ -167,14 +171,14 @@ void ProduceBatchReactor::OnReadDone(bool ok) {
     return;
   }
 
-  auto* batch = new Batch(*this, request_);
+  auto* batch = new Batch(*this, *request);
   views_.clear();
   header_views_.clear();
   size_t headers = 0;
-  for (const ProduceRequest& record : request_.records()) headers += record.headers_size();
+  for (const ProduceRequest& record : request->records()) headers += record.headers_size();
   header_views_.reserve(headers);  // the views borrow from it: no reallocation below
   for (int i = 0; i < records; ++i) {
-    const ProduceRequest& record = request_.records(i);
+    const ProduceRequest& record = request->records(i);
     absl::Status refusal =
         draining ? absl::UnavailableError(
                        "the sidecar is shutting down; the record was not produced")
@@ -192,7 +196,7 @@ void ProduceBatchReactor::OnReadDone(bool ok) {
     if (send_now) producer_.SendNow();
   }
   {
-    // Only now may request_ and the views be used for the next batch.
+    // Only now may the request and the views be used for the next batch.
     absl::MutexLock lock(&mu_);
     read_in_flight_ = false;
   }
@@ -240,10 +244,7 @@ void ProduceBatchReactor::Complete(Batch* batch) {
     } else {
       ready_.emplace_back(batch);
     }
-    if (!pumping_) {
-      pumping_ = true;
-      pump = true;
-    }
+    pump = ClaimPump();
   }
   dropped.reset();
   if (pump) PumpClaimed();
@@ -271,6 +272,8 @@ ProduceBatchReactor::Actions ProduceBatchReactor::NextActions() {
     actions.finish = true;
     if (broken_) {
       actions.finish_status = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    } else if (!unparsed_.ok()) {
+      actions.finish_status = ToGrpcStatus(unparsed_);
     } else if (draining_ && !reads_done_) {
       actions.finish_status =
           grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -278,40 +281,6 @@ ProduceBatchReactor::Actions ProduceBatchReactor::NextActions() {
     }
   }
   return actions;
-}
-
-void ProduceBatchReactor::Pump() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (pumping_) return;  // the pumping thread will see the new state
-    pumping_ = true;
-  }
-  PumpClaimed();
-}
-
-void ProduceBatchReactor::PumpClaimed() {
-  while (true) {
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      actions = NextActions();
-      if (!actions.read && actions.write == nullptr && !actions.finish) {
-        pumping_ = false;
-        return;
-      }
-    }
-    if (actions.write != nullptr) {
-      grpc::WriteOptions options;
-      if (actions.write_buffer_hint) options.set_buffer_hint();
-      StartWrite(actions.write, options);
-    }
-    if (actions.read) StartRead(&request_);
-    if (actions.finish) {
-      // OnDone may delete this at any moment from here on: touch nothing.
-      Finish(actions.finish_status);
-      return;
-    }
-  }
 }
 
 }  // namespace kafka_sidecar::sidecar

@@ -14,6 +14,7 @@
 #include "sidecar/metrics.h"
 #include "sidecar/produce_request.h"
 #include "sidecar/produce_stream_registry.h"
+#include "sidecar/stream_reactor.h"
 
 namespace kafka_sidecar::sidecar {
 
@@ -33,13 +34,15 @@ namespace kafka_sidecar::sidecar {
 // Per batch the reactor allocates one object (the result, on its own arena, and a countdown of
 // the records still waiting for Kafka), never one per record.
 //
+// A batch whose bytes do not parse ends the stream with INVALID_ARGUMENT, once every batch
+// accepted before it is answered.
+//
 // Threads: as ProduceStreamReactor. Reactions run on gRPC's threads, delivery reports on the
-// producer's (or inline). Every gRPC operation is issued by Pump(), which one thread at a time
-// runs, outside mu_. The reactor deletes itself in OnDone, which gRPC calls only after Finish;
-// Finish is called only once every accepted batch was answered, so no report outlives it.
+// producer's (or inline); gRPC operations are issued by StreamReactor's pump. The reactor
+// deletes itself in OnDone, which gRPC calls only after Finish; Finish is called only once
+// every accepted batch was answered, so no report outlives it.
 class ProduceBatchReactor final
-    : public grpc::ServerBidiReactor<kafka_sidecar::v1::ProduceBatch,
-                                     kafka_sidecar::v1::ProduceBatchResult>,
+    : public StreamReactor<kafka_sidecar::v1::ProduceBatch, kafka_sidecar::v1::ProduceBatchResult>,
       public DrainableStream {
  public:
   // `metrics.pending_records` counts this stream's pending records too.
@@ -54,26 +57,13 @@ class ProduceBatchReactor final
   // One accepted batch: its result, filled in as Kafka answers. Defined in the .cc.
   class Batch;
 
-  // The gRPC operations that the current state calls for.
-  struct Actions {
-    bool read = false;
-    const kafka_sidecar::v1::ProduceBatchResult* write = nullptr;
-    bool write_buffer_hint = false;
-    bool finish = false;
-    grpc::Status finish_status;
-  };
-
-  void OnReadDone(bool ok) override;
+  void OnRead(const kafka_sidecar::v1::ProduceBatch* request, const absl::Status& end) override;
   void OnWriteDone(bool ok) override;
   void OnDone() override;
+  Actions NextActions() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Every record of `batch` has its answer: queue its result (the reactor takes it over).
   void Complete(Batch* batch);
-  // Issues the operations the state calls for, until there are none.
-  void Pump();
-  // The same, for a caller that already set pumping_.
-  void PumpClaimed();
-  Actions NextActions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Changes pending_records_, and the gauge with it.
   void AddPending(int records) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     pending_records_ += records;
@@ -85,20 +75,17 @@ class ProduceBatchReactor final
   ProduceMetrics& metrics_;
   ProduceStreamRegistry& registry_;
 
-  // Written by gRPC between StartRead and OnReadDone; read only in OnReadDone, as are the
-  // scratch views below (reused from batch to batch).
-  kafka_sidecar::v1::ProduceBatch request_;
+  // Used only in OnRead (reused from batch to batch).
   std::vector<broker::RecordView> views_;
   std::vector<broker::HeaderView> header_views_;
 
-  absl::Mutex mu_;
-  bool pumping_ ABSL_GUARDED_BY(mu_) = false;
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;  // until OnReadDone has handed it on
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;      // the app half-closed, or the call broke
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a write failed: the app is gone
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status unparsed_ ABSL_GUARDED_BY(mu_);  // a batch's bytes did not parse
   // Records of accepted batches whose results are not yet written: what max_pending bounds.
   int pending_records_ ABSL_GUARDED_BY(mu_) = 0;
   SendNowPolicy send_now_policy_ ABSL_GUARDED_BY(mu_);

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "sidecar/grpc_status.h"
 #include "sidecar/produce_request.h"
 
 namespace kafka_sidecar::sidecar {
@@ -32,14 +33,17 @@ void ProduceStreamReactor::Drain() {
   Pump();
 }
 
-void ProduceStreamReactor::OnReadDone(bool ok) {
+void ProduceStreamReactor::OnRead(const kafka_sidecar::v1::ProduceRequest* request,
+                                  const absl::Status& end) {
   bool accepted = false;
   bool draining = false;
   bool send_now = false;
   {
     absl::MutexLock lock(&mu_);
-    if (!ok) reads_done_ = true;
-    if (ok && !finished_) {
+    if (request == nullptr) {
+      reads_done_ = true;
+      unparsed_ = end;
+    } else if (!finished_) {
       // Counted before the producer sees it, so the stream cannot finish under it.
       ++in_kafka_;
       metrics_.pending_records++;
@@ -54,15 +58,15 @@ void ProduceStreamReactor::OnReadDone(bool ok) {
     return;
   }
 
-  const uint64_t request_id = request_.request_id();
-  auto answer = [this, request_id, topic = request_.topic()](const broker::DeliveryReport& report) {
+  const uint64_t request_id = request->request_id();
+  auto answer = [this, request_id, topic = request->topic()](const broker::DeliveryReport& report) {
     ProduceResponse response;
     response.set_request_id(request_id);
     response.set_topic(topic);
     FillProduceResponse(report, &response);
     Respond(std::move(response));
   };
-  absl::Status valid = ValidateProduceRequest(request_);
+  absl::Status valid = ValidateProduceRequest(*request);
   if (!valid.ok()) {
     answer(broker::DeliveryReport{valid});
   } else if (draining) {
@@ -70,11 +74,11 @@ void ProduceStreamReactor::OnReadDone(bool ok) {
         absl::UnavailableError("the sidecar is shutting down; the record was not produced")});
   } else {
     HeaderViews headers;
-    producer_.Produce(ToRecordView(request_, headers), std::move(answer));
+    producer_.Produce(ToRecordView(*request, headers), std::move(answer));
     if (send_now) producer_.SendNow();
   }
   {
-    // Only now may request_ be read into again.
+    // Only now may the request be read into again.
     absl::MutexLock lock(&mu_);
     read_in_flight_ = false;
   }
@@ -113,8 +117,7 @@ void ProduceStreamReactor::Respond(ProduceResponse response) {
     } else {
       responses_.push_back(std::move(response));
     }
-    if (pumping_) return;
-    pumping_ = true;
+    if (!ClaimPump()) return;
   }
   PumpClaimed();
 }
@@ -126,7 +129,7 @@ ProduceStreamReactor::Actions ProduceStreamReactor::NextActions() {
     writing_ = std::move(responses_.front());
     responses_.pop_front();
     write_in_flight_ = true;
-    actions.write = true;
+    actions.write = &writing_;
     // More answers are ready: let gRPC coalesce this one with the next.
     actions.write_buffer_hint = !responses_.empty();
   }
@@ -139,6 +142,8 @@ ProduceStreamReactor::Actions ProduceStreamReactor::NextActions() {
     actions.finish = true;
     if (broken_) {
       actions.finish_status = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    } else if (!unparsed_.ok()) {
+      actions.finish_status = ToGrpcStatus(unparsed_);
     } else if (draining_ && !reads_done_) {
       actions.finish_status =
           grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -146,40 +151,6 @@ ProduceStreamReactor::Actions ProduceStreamReactor::NextActions() {
     }
   }
   return actions;
-}
-
-void ProduceStreamReactor::Pump() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (pumping_) return;  // the pumping thread will see the new state
-    pumping_ = true;
-  }
-  PumpClaimed();
-}
-
-void ProduceStreamReactor::PumpClaimed() {
-  while (true) {
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      actions = NextActions();
-      if (!actions.read && !actions.write && !actions.finish) {
-        pumping_ = false;
-        return;
-      }
-    }
-    if (actions.write) {
-      grpc::WriteOptions options;
-      if (actions.write_buffer_hint) options.set_buffer_hint();
-      StartWrite(&writing_, options);
-    }
-    if (actions.read) StartRead(&request_);
-    if (actions.finish) {
-      // OnDone may delete this at any moment from here on: touch nothing.
-      Finish(actions.finish_status);
-      return;
-    }
-  }
 }
 
 }  // namespace kafka_sidecar::sidecar

@@ -12,6 +12,7 @@
 #include "sidecar/metrics.h"
 #include "sidecar/produce_request.h"
 #include "sidecar/produce_stream_registry.h"
+#include "sidecar/stream_reactor.h"
 
 namespace kafka_sidecar::sidecar {
 
@@ -21,15 +22,15 @@ namespace kafka_sidecar::sidecar {
 // it stops reading, so gRPC flow control pushes back on the app; a full window may ask the
 // producer to send at once (SendNowPolicy).
 //
-// Threads: reactions run on gRPC's threads, delivery callbacks on the producer's. Every gRPC
-// operation is issued by Pump(), which one thread at a time runs (outside mu_, since gRPC may
-// run a reaction inline), so the decision to read, write or finish and the call that does it
-// can never interleave with another thread's. The reactor deletes itself in OnDone, which gRPC
-// calls only after Finish; Finish is called only once every accepted record was answered, so no
-// delivery callback can outlive it.
+// Requests whose bytes do not parse end the stream with INVALID_ARGUMENT, once every record
+// accepted before them is answered.
+//
+// Threads: reactions run on gRPC's threads, delivery callbacks on the producer's; gRPC
+// operations are issued by StreamReactor's pump. The reactor deletes itself in OnDone, which
+// gRPC calls only after Finish; Finish is called only once every accepted record was answered,
+// so no delivery callback can outlive it.
 class ProduceStreamReactor final
-    : public grpc::ServerBidiReactor<kafka_sidecar::v1::ProduceRequest,
-                                     kafka_sidecar::v1::ProduceResponse>,
+    : public StreamReactor<kafka_sidecar::v1::ProduceRequest, kafka_sidecar::v1::ProduceResponse>,
       public DrainableStream {
  public:
   // `metrics.pending_records` counts this stream's pending records too.
@@ -40,26 +41,13 @@ class ProduceStreamReactor final
   void Drain() override;
 
  private:
-  // The gRPC operations that the current state calls for.
-  struct Actions {
-    bool read = false;
-    bool write = false;
-    bool write_buffer_hint = false;
-    bool finish = false;
-    grpc::Status finish_status;
-  };
-
-  void OnReadDone(bool ok) override;
+  void OnRead(const kafka_sidecar::v1::ProduceRequest* request, const absl::Status& end) override;
   void OnWriteDone(bool ok) override;
   void OnDone() override;
+  Actions NextActions() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Queues the answer to one accepted record.
   void Respond(kafka_sidecar::v1::ProduceResponse response);
-  // Issues the operations the state calls for, until there are none.
-  void Pump();
-  // The same, for a caller that already set pumping_.
-  void PumpClaimed();
-  Actions NextActions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int pending() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return in_kafka_ + static_cast<int>(responses_.size()) + (write_in_flight_ ? 1 : 0);
   }
@@ -69,19 +57,16 @@ class ProduceStreamReactor final
   ProduceMetrics& metrics_;
   ProduceStreamRegistry& registry_;
 
-  // Written by gRPC between StartRead and OnReadDone; read only in OnReadDone.
-  kafka_sidecar::v1::ProduceRequest request_;
-  // The response gRPC is writing; touched only by Pump (set) and gRPC (read).
+  // The response gRPC is writing; set by NextActions, read by the pump.
   kafka_sidecar::v1::ProduceResponse writing_;
 
-  absl::Mutex mu_;
-  bool pumping_ ABSL_GUARDED_BY(mu_) = false;
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;  // until OnReadDone has handed it on
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;      // the app half-closed, or the call broke
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a write failed: the app is gone
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status unparsed_ ABSL_GUARDED_BY(mu_);  // a request's bytes did not parse
   SendNowPolicy send_now_policy_ ABSL_GUARDED_BY(mu_);
   int in_kafka_ ABSL_GUARDED_BY(mu_) = 0;  // accepted, waiting for the producer's answer
   std::deque<kafka_sidecar::v1::ProduceResponse> responses_ ABSL_GUARDED_BY(mu_);

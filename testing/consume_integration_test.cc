@@ -20,6 +20,7 @@
 #include "absl/synchronization/notification.h"
 #include "testing/consume_client.h"
 #include "testing/kafka_test_client.h"
+#include "testing/raw_call.h"
 #include "testing/sidecar_harness.h"
 #include "testing/wait.h"
 
@@ -323,6 +324,24 @@ TEST_F(ConsumeIntegrationTest, BadRequestsEndTheStreamWithInvalidArgument) {
   auto client = Open();
   ASSERT_TRUE(client->Subscribe("g2", {"after"}));
   EXPECT_EQ(client->Receive(10, true).size(), 10u);
+}
+
+TEST_F(ConsumeIntegrationTest, RequestBytesThatDoNotParseEndTheStreamWithInvalidArgument) {
+  StartSidecar();
+  ASSERT_TRUE(harness_->cluster().CreateTopic("fine", 1).ok());
+  const std::string method = "/kafka_sidecar.v1.KafkaSidecar/Consume";
+  const std::string garbage = "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff";  // no varint
+  ConsumeRequest subscribe;
+  subscribe.mutable_subscribe()->set_group("g");
+  subscribe.mutable_subscribe()->add_topics("fine");
+  for (const auto& requests : std::vector<std::vector<std::string>>{
+           {garbage}, {subscribe.SerializeAsString(), garbage}}) {
+    RawCallResult call = RawStreamCall(harness_->target(), method, requests, absl::Seconds(30));
+    EXPECT_EQ(call.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << requests.size() << ": " << call.status.error_message();
+    EXPECT_THAT(call.status.error_message(), HasSubstr("kafka_sidecar.v1.ConsumeRequest"));
+    EXPECT_EQ(call.responses, static_cast<int>(requests.size()) - 1);  // Subscribed, if asked
+  }
 }
 
 TEST_F(ConsumeIntegrationTest, MissingTopicEndsTheStreamWithNotFound) {

@@ -16,6 +16,7 @@
 #include "testing/kafka_test_client.h"
 #include "testing/probes.h"
 #include "testing/produce_stream_client.h"
+#include "testing/raw_call.h"
 #include "testing/sidecar_harness.h"
 
 namespace kafka_sidecar::testing {
@@ -239,6 +240,41 @@ TEST_F(ProduceIntegrationTest, BadUnaryRequestsGetTheirStatus) {
   }
   ProduceResponse response;
   EXPECT_TRUE(ProduceOne(Request("good", 7), &response).ok());
+}
+
+// Bytes that are not a message of the method's request type (a client with another proto, or
+// a broken one): INVALID_ARGUMENT naming the type, after the answers to what came before.
+TEST_F(ProduceIntegrationTest, RequestBytesThatDoNotParseAreInvalidArgument) {
+  StartSidecar();
+  CreateTopic("parsed");
+  const std::string garbage = "\x0a\x40only-two-bytes-of-sixty-four";  // field 1, cut short
+  const std::string target = harness_->target();
+  const std::string service = "/kafka_sidecar.v1.KafkaSidecar/";
+  RawCallResult unary = RawUnaryCall(target, service + "Produce", garbage, absl::Seconds(30));
+  EXPECT_EQ(unary.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(unary.status.error_message(), HasSubstr("kafka_sidecar.v1.ProduceRequest"));
+
+  RawCallResult stream = RawStreamCall(
+      target, service + "ProduceStream", {Request("parsed", 1).SerializeAsString(), garbage},
+      absl::Seconds(30));
+  EXPECT_EQ(stream.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << stream.status.error_message();
+  EXPECT_THAT(stream.status.error_message(), HasSubstr("kafka_sidecar.v1.ProduceRequest"));
+  EXPECT_EQ(stream.responses, 1);  // the record before the garbage was answered
+
+  ProduceBatch batch;
+  *batch.add_records() = Request("parsed", 2);
+  RawCallResult batches = RawStreamCall(target, service + "ProduceBatchStream",
+                                        {batch.SerializeAsString(), garbage}, absl::Seconds(30));
+  EXPECT_EQ(batches.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << batches.status.error_message();
+  EXPECT_THAT(batches.status.error_message(), HasSubstr("kafka_sidecar.v1.ProduceBatch"));
+  EXPECT_EQ(batches.responses, 1);
+  // Both records are in Kafka.
+  absl::StatusOr<std::vector<ConsumedRecord>> records =
+      ReadTopic(harness_->bootstrap(), "parsed", 2, kReadTimeout);
+  ASSERT_TRUE(records.ok()) << records.status();
+  EXPECT_EQ(records->size(), 2u);
 }
 
 TEST_F(ProduceIntegrationTest, BadStreamRecordsGetErrorsAndTheStreamGoesOn) {
