@@ -420,14 +420,17 @@ std::vector<int32_t> GroupMember::Assignment() {
 std::vector<int32_t> GroupMember::WaitForAssignment(size_t count, absl::Duration timeout) {
   auto* rk = static_cast<rd_kafka_t*>(rk_);
   const absl::Time deadline = absl::Now() + timeout;
-  std::vector<int32_t> partitions = Assignment();
-  while (partitions.size() != count && absl::Now() < deadline) {
+  std::vector<int32_t> partitions;
+  // Polls at least once: a rebalance that arrived since the last call is served even when the
+  // count already holds (a member that leaves it unserved misses the next round, and the mock
+  // then drops it from the group).
+  do {
     // Rebalances happen inside the poll; records are dropped.
     if (rd_kafka_message_t* message = rd_kafka_consumer_poll(rk, 50)) {
       rd_kafka_message_destroy(message);
     }
     partitions = Assignment();
-  }
+  } while (partitions.size() != count && absl::Now() < deadline);
   return partitions;
 }
 
