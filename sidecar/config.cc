@@ -120,6 +120,7 @@ absl::Status ValidateConfig(const SidecarConfig& config) {
       {"max_in_flight_per_stream", config.max_in_flight_per_stream, 1, 1000000},
       {"max_buffered_records", config.max_buffered_records, 1, 10000000},
       {"max_buffered_mib", config.max_buffered_mib, 1, 65536},
+      {"max_subscriptions", config.max_subscriptions, 1, 10000},
       {"commit_interval_ms", Ms(config.commit_interval), 1, kHourMs},
       {"unsubscribe_linger_ms", Ms(config.unsubscribe_linger), 0, kHourMs},
       {"kafka_unavailable_timeout_ms", Ms(config.kafka_unavailable_timeout), 1, 24 * kHourMs},

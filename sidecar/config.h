@@ -44,6 +44,10 @@ struct SidecarConfig {
   // group event and room in the queues each end it at once): the resolution of its timers
   // (commits, inactivity, linger). Not a flag.
   absl::Duration consumer_poll_timeout = absl::Milliseconds(100);
+  // Consume: subscriptions (group memberships, one per group and topic set) held at once.
+  // Each costs a poll thread, librdkafka's threads and connections, and up to its buffer
+  // budget of memory; a stream that needs one more is refused with RESOURCE_EXHAUSTED.
+  int max_subscriptions = 100;
   // Consume: how long a subscription outlives its last stream.
   absl::Duration unsubscribe_linger = absl::Seconds(5);
   // Consume: how the group spreads partitions over its members: "cooperative-sticky" (only

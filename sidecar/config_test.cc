@@ -61,6 +61,8 @@ TEST(ConfigTest, ConsumeSettingsHaveRanges) {
   const Case cases[] = {
       {[](SidecarConfig& c) { c.max_in_flight_per_stream = 0; }, "--max_in_flight_per_stream"},
       {[](SidecarConfig& c) { c.max_buffered_records = 0; }, "--max_buffered_records"},
+      {[](SidecarConfig& c) { c.max_subscriptions = 0; }, "--max_subscriptions"},
+      {[](SidecarConfig& c) { c.max_subscriptions = 10001; }, "--max_subscriptions"},
       {[](SidecarConfig& c) { c.commit_interval = absl::ZeroDuration(); }, "--commit_interval_ms"},
       {[](SidecarConfig& c) { c.unsubscribe_linger = absl::Milliseconds(-1); },
        "--unsubscribe_linger_ms"},

@@ -53,6 +53,10 @@ DEFINE_int32(max_buffered_records, 100000,
 DEFINE_int32(max_buffered_mib, 64,
              "the same bound in MiB of record data (keys, values, headers): whichever is "
              "reached first pauses the partitions");
+DEFINE_int32(max_subscriptions, 100,
+             "subscriptions (consumer-group memberships, one per group and topic set) held at "
+             "once, each with its own Kafka client, threads and buffers; a Consume stream that "
+             "needs one more ends with RESOURCE_EXHAUSTED");
 DEFINE_int32(unsubscribe_linger_ms, 5000,
              "how long a subscription (a consumer-group membership) outlives its last stream");
 DEFINE_string(assignment_strategy, "cooperative-sticky",
@@ -107,6 +111,7 @@ absl::StatusOr<SidecarConfig> ConfigFromFlags() {
   config.commit_interval = absl::Milliseconds(FLAGS_commit_interval_ms);
   config.max_buffered_records = FLAGS_max_buffered_records;
   config.max_buffered_mib = FLAGS_max_buffered_mib;
+  config.max_subscriptions = FLAGS_max_subscriptions;
   config.unsubscribe_linger = absl::Milliseconds(FLAGS_unsubscribe_linger_ms);
   config.kafka_unavailable_timeout = absl::Milliseconds(FLAGS_kafka_unavailable_timeout_ms);
   config.ordering = FLAGS_ordering;

@@ -1,6 +1,9 @@
 #include "sidecar/subscription.h"
 
 #include <glog/logging.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <utility>
@@ -23,6 +26,15 @@ constexpr size_t kMaxPollRecords = 10000;
 bool IsPermanent(const absl::Status& status) {
   return absl::IsNotFound(status) || absl::IsPermissionDenied(status) ||
          absl::IsUnauthenticated(status) || absl::IsFailedPrecondition(status);
+}
+
+// glibc keeps memory that was freed in its arenas (librdkafka's threads each allocate in one)
+// for reuse: give it back to the system, or a sidecar whose subscriptions come and go stays
+// at its peak resident size.
+void ReleaseFreeMemory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 }  // namespace
@@ -350,6 +362,7 @@ void Subscription::PollLoop() {
   consumer_->Close(options_.close_timeout, departure);
   // Its librdkafka threads and buffers go now, not when the registry next looks.
   consumer_.reset();
+  ReleaseFreeMemory();
   absl::MutexLock lock(&mu_);
   closed_ = true;
   metrics_.subscriptions--;

@@ -10,10 +10,11 @@
 
 namespace kafka_sidecar::sidecar {
 
-SubscriptionRegistry::SubscriptionRegistry(SubscriptionOptions defaults, ConsumerFactory factory,
-                                           broker::TopicCreator* topics, Clock& clock,
-                                           ConsumeMetrics& metrics)
+SubscriptionRegistry::SubscriptionRegistry(SubscriptionOptions defaults, size_t max_subscriptions,
+                                           ConsumerFactory factory, broker::TopicCreator* topics,
+                                           Clock& clock, ConsumeMetrics& metrics)
     : defaults_(std::move(defaults)),
+      max_subscriptions_(max_subscriptions),
       factory_(std::move(factory)),
       topics_(topics),
       clock_(clock),
@@ -47,6 +48,14 @@ absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
     // over.
     departing_.push_back(std::move(it->second));
     subscriptions_.erase(it);
+  }
+  // Those still leaving count: they hold their threads and connections until they are gone.
+  if (subscriptions_.size() + departing_.size() >= max_subscriptions_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the sidecar holds its most subscriptions, ", max_subscriptions_,
+        " (--max_subscriptions), each a Kafka group membership for one group and topic set; "
+        "group '", PrintableName(group), "' would need another. Close streams of other "
+        "groups, subscribe to a group and topics already in use, or raise the flag"));
   }
 
   if (topics_ != nullptr) {
@@ -149,10 +158,15 @@ bool SubscriptionRegistry::AwaitIdle(absl::Duration timeout) {
 
 std::vector<SubscriptionStats> SubscriptionRegistry::Stats() {
   std::vector<std::shared_ptr<Subscription>> open;
+  // Subscriptions that left their groups since the last look: their poll threads are joined
+  // here (each scrape), so that a sidecar with no new streams also lets them go.
+  std::vector<std::shared_ptr<Subscription>> closed;
   {
     absl::MutexLock lock(&mu_);
+    closed = TakeClosed();
     for (const auto& [key, subscription] : subscriptions_) open.push_back(subscription);
   }
+  for (const auto& subscription : closed) subscription->Join();
   std::vector<SubscriptionStats> stats;
   for (const auto& subscription : open) {
     if (!subscription->closed()) stats.push_back(subscription->Stats());

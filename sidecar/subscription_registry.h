@@ -30,15 +30,18 @@ using ConsumerFactory = std::function<absl::StatusOr<std::unique_ptr<broker::Gro
 // its linger without streams. Thread-safe.
 class SubscriptionRegistry {
  public:
-  // `defaults` gives every option but group and topics. `topics` may be null; when set, each
+  // `defaults` gives every option but group and topics. At most `max_subscriptions` are held
+  // at once, counting those still leaving their groups. `topics` may be null; when set, each
   // subscribed topic is ensured through it first (the embedded cluster).
-  SubscriptionRegistry(SubscriptionOptions defaults, ConsumerFactory factory,
-                       broker::TopicCreator* topics, Clock& clock, ConsumeMetrics& metrics);
+  SubscriptionRegistry(SubscriptionOptions defaults, size_t max_subscriptions,
+                       ConsumerFactory factory, broker::TopicCreator* topics, Clock& clock,
+                       ConsumeMetrics& metrics);
   // Closes every subscription at once (no grace).
   ~SubscriptionRegistry();
 
   // Attaches `stream` to the subscription for (group, topics), creating it when needed.
-  // UNAVAILABLE once closing; otherwise the consumer's error when it cannot be made.
+  // UNAVAILABLE once closing; RESOURCE_EXHAUSTED when a new one is needed and
+  // max_subscriptions are held; otherwise the consumer's error when it cannot be made.
   absl::StatusOr<std::shared_ptr<Subscription>> Attach(const std::string& group,
                                                        const std::vector<std::string>& topics,
                                                        uint64_t stream_id, ConsumerStream* stream,
@@ -69,6 +72,7 @@ class SubscriptionRegistry {
   std::vector<std::shared_ptr<Subscription>> TakeClosed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SubscriptionOptions defaults_;
+  const size_t max_subscriptions_;
   const ConsumerFactory factory_;
   broker::TopicCreator* const topics_;
   Clock& clock_;

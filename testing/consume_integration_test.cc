@@ -344,6 +344,38 @@ TEST_F(ConsumeIntegrationTest, RequestBytesThatDoNotParseEndTheStreamWithInvalid
   }
 }
 
+TEST_F(ConsumeIntegrationTest, AStreamPastMaxSubscriptionsEndsWithResourceExhausted) {
+  SidecarHarness::Options options;
+  options.config.max_subscriptions = 2;
+  options.config.unsubscribe_linger = absl::ZeroDuration();
+  StartSidecar(std::move(options));
+  CreateAndFill("capped", 0);
+  auto a = Open();
+  ASSERT_TRUE(a->Subscribe("cap-a", {"capped"}));
+  auto b = Open();
+  ASSERT_TRUE(b->Subscribe("cap-b", {"capped"}));
+  // Another stream of a subscription already held needs no new one.
+  auto a2 = Open();
+  ASSERT_TRUE(a2->Subscribe("cap-a", {"capped"}));
+
+  auto c = Open();
+  c->Subscribe("cap-c", {"capped"});
+  grpc::Status refused = c->AwaitEnd();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), HasSubstr("--max_subscriptions"));
+  EXPECT_THAT(refused.error_message(), HasSubstr("'cap-c'"));
+
+  // A subscription that leaves its group makes room.
+  EXPECT_TRUE(b->Finish().ok());
+  std::unique_ptr<ConsumeClient> later;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        later = Open();
+        return later->Subscribe("cap-c", {"capped"});
+      },
+      absl::Seconds(30), absl::Milliseconds(100)));
+}
+
 TEST_F(ConsumeIntegrationTest, MissingTopicEndsTheStreamWithNotFound) {
   StartSidecar();
   harness_->cluster().SetTopicError("nowhere", RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "testing/consuming_app.h"
@@ -196,6 +197,53 @@ TEST(MembershipTest, OpeningAndClosingAHundredStreamsLeaksNothing) {
             << ResidentBytesOf(getpid()) / 1024 << " KiB\n";
   if (!kSanitized) {
     EXPECT_LT(growth, 16 << 20);
+  }
+}
+
+// Many subscriptions at once, then none: their Kafka clients, threads and memory go back.
+TEST(MembershipTest, ClosedSubscriptionsGiveBackTheirThreadsAndMemory) {
+  constexpr int kGroups = 30;
+  auto harness = StartSidecar(absl::ZeroDuration());
+  ASSERT_NE(harness, nullptr);
+  ASSERT_TRUE(harness->cluster().CreateTopic("many", kPartitions).ok());
+  ASSERT_TRUE(ProduceDirect(harness->bootstrap(), "many", 20000, 100).ok());
+  const int clients_before = KafkaClients();
+  const int threads_before = ThreadCount(getpid());
+  const int64_t resident_before = ResidentBytesOf(getpid());
+
+  DeliveryLog log;
+  std::vector<std::unique_ptr<ConsumingApp>> apps;
+  for (int g = 0; g < kGroups; ++g) {
+    apps.push_back(std::make_unique<ConsumingApp>(absl::StrCat("app-", g), harness->stub(),
+                                                  absl::StrCat("many-", g),
+                                                  std::vector<std::string>{"many"}, 10, log));
+    ASSERT_TRUE(apps.back()->subscribed());
+  }
+  // Every membership has fetched (its client holds records and buffers).
+  ASSERT_TRUE(log.WaitUntil(
+      [&](const std::vector<Delivery>& deliveries) {
+        absl::flat_hash_set<std::string> apps_with_records;
+        for (const Delivery& d : deliveries) apps_with_records.insert(d.app);
+        return apps_with_records.size() == kGroups;
+      },
+      absl::Seconds(60)));
+  const int threads_open = ThreadCount(getpid());
+  const int64_t resident_open = ResidentBytesOf(getpid());
+  for (auto& app : apps) app->Finish();
+  ASSERT_TRUE(harness->server().subscriptions().AwaitIdle(absl::Seconds(60)));
+
+  std::cout << kGroups << " subscriptions: threads " << threads_before << " -> " << threads_open
+            << " -> " << ThreadCount(getpid()) << ", resident " << resident_before / 1024
+            << " KiB -> " << resident_open / 1024 << " KiB -> "
+            << ResidentBytesOf(getpid()) / 1024 << " KiB\n";
+  EXPECT_EQ(KafkaClients(), clients_before);
+  EXPECT_GE(threads_open, threads_before + kGroups * 3);
+  EXPECT_LE(ThreadCount(getpid()), threads_before + 5);
+  if (!kSanitized) {
+    // What they held is given back, but for what gRPC and glibc keep for reuse.
+    const int64_t held = resident_open - resident_before;
+    EXPECT_GT(held, int64_t{kGroups} << 20);
+    EXPECT_LT(ResidentBytesOf(getpid()) - resident_before, held / 4);
   }
 }
 
