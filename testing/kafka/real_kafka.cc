@@ -69,12 +69,18 @@ std::string JavaBinary() {
   return "/usr/bin/java";
 }
 
-// A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters).
+// A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters). Like
+// Kafka's own Uuid.randomUuid, never one that starts with '-': the storage tool's argument parser
+// would read "-t -x..." as an option with no value (1 format in 64 failed that way).
 std::string NewClusterId() {
   std::random_device random;
-  std::string bytes(16, '\0');
-  for (char& c : bytes) c = static_cast<char>(random());
-  return absl::WebSafeBase64Escape(bytes);
+  std::string id;
+  do {
+    std::string bytes(16, '\0');
+    for (char& c : bytes) c = static_cast<char>(random());
+    id = absl::WebSafeBase64Escape(bytes);
+  } while (id.front() == '-');
+  return id;
 }
 
 absl::Status WriteFile(const std::string& path, const std::string& text) {
