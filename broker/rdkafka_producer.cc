@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <array>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -61,6 +62,11 @@ DeliveryReport MakeReport(rd_kafka_t* rk, rd_kafka_resp_err_t err, absl::string_
   }
   report.status = RdKafkaStatus(err, context);
   return report;
+}
+
+// The answer to a record handed over once Drain has begun.
+DeliveryReport ShuttingDown() {
+  return {absl::UnavailableError("the sidecar is shutting down; the record was not produced")};
 }
 
 // What each record's per-message opaque points at: where its one report goes.
@@ -252,16 +258,31 @@ rd_kafka_resp_err_t RdKafkaProducer::Enqueue(const RecordView& record, rd_kafka_
   return err;
 }
 
+bool RdKafkaProducer::BeginHandover() {
+  // Sequentially consistent, as Drain's store and load: either this sees closed_, or Drain
+  // sees this handover and waits for it.
+  handovers_.fetch_add(1);
+  if (!closed_.load()) return true;
+  EndHandover();
+  return false;
+}
+
 void RdKafkaProducer::Produce(const RecordView& record, DeliveryCallback done) {
+  if (!BeginHandover()) {
+    std::move(done)(ShuttingDown());
+    return;
+  }
   const TopicRef topic = Topic(record.topic);
   const int32_t partition = record.partition.value_or(-1);
   if (topic.rkt == nullptr) {
+    EndHandover();
     std::move(done)(MakeReport(rk_.get(), topic.err, record.topic, partition, -1));
     return;
   }
   auto* delivery = new CallbackDelivery(std::move(done));
   const rd_kafka_resp_err_t err = Enqueue(record, topic.rkt, static_cast<Delivery*>(delivery));
   Release(topic);
+  EndHandover();
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     delivery->Deliver(MakeReport(rk_.get(), err, record.topic, partition, -1));
   }
@@ -270,6 +291,11 @@ void RdKafkaProducer::Produce(const RecordView& record, DeliveryCallback done) {
 void RdKafkaProducer::ProduceBatch(absl::Span<const RecordView> records,
                                    BatchDeliverySink& sink) {
   if (records.empty()) return;
+  if (!BeginHandover()) {
+    const DeliveryReport refused = ShuttingDown();
+    for (size_t i = 0; i < records.size(); ++i) sink.OnDelivery(i, refused);
+    return;
+  }
   // Freed by the last report, which may run before this loop ends: after handing over the
   // last record, touch nothing of it.
   auto* batch = new BatchDelivery(records.size(), sink);
@@ -292,9 +318,14 @@ void RdKafkaProducer::ProduceBatch(absl::Span<const RecordView> records,
     }
   }
   Release(topic);
+  EndHandover();
 }
 
 absl::Status RdKafkaProducer::Drain(absl::Duration timeout) {
+  closed_.store(true);
+  // A handover takes microseconds (librdkafka copies the record and never blocks on a full
+  // queue without RD_KAFKA_MSG_F_BLOCK).
+  while (handovers_.load() > 0) std::this_thread::yield();
   const rd_kafka_resp_err_t err =
       rd_kafka_flush(rk_.get(), static_cast<int>(absl::ToInt64Milliseconds(timeout)));
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();

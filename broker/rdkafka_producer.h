@@ -49,6 +49,8 @@ class RdKafkaProducer final : public Producer {
   // poll_interval passes: librdkafka sends without lingering only while a flush runs, and a
   // record may become sendable only later (when its topic's metadata arrives).
   void SendNow() override;
+  // Records handed over once Drain has begun fail at once with UNAVAILABLE; a handover under
+  // way when it begins is waited for, so none reaches librdkafka after the flush.
   absl::Status Drain(absl::Duration timeout) override;
   absl::Status CheckReachable(absl::Duration timeout) override;
 
@@ -65,6 +67,9 @@ class RdKafkaProducer final : public Producer {
   void PollLoop();
   TopicRef Topic(absl::string_view name);
   static void Release(const TopicRef& topic);
+  // Starts a handover: false (and no handover) once Drain has begun.
+  bool BeginHandover();
+  void EndHandover() { handovers_.fetch_sub(1); }
   // Hands one record to librdkafka with `opaque` as its per-message opaque; NO_ERROR when
   // librdkafka took it (its delivery report comes later), else the immediate rejection.
   rd_kafka_resp_err_t Enqueue(const RecordView& record, rd_kafka_topic_t* rkt, void* opaque);
@@ -78,6 +83,11 @@ class RdKafkaProducer final : public Producer {
   const RdKafkaQueuePtr reports_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> send_now_{false};
+  // Set when Drain begins: records handed over from then on fail at once with UNAVAILABLE.
+  std::atomic<bool> closed_{false};
+  // Produce and ProduceBatch calls under way. Drain sets closed_, then waits until none is, so
+  // every record either sees closed_ or is in librdkafka's queue before the flush starts.
+  std::atomic<int> handovers_{0};
   std::thread poller_;  // Serves delivery reports until stop_; flushes when send_now_.
 };
 
