@@ -47,13 +47,11 @@ Subscription::Subscription(SubscriptionOptions options,
       consumer_(std::move(consumer)),
       clock_(clock),
       metrics_(metrics),
-      dispatcher_(options_.dispatch, metrics) {
-  absl::MutexLock lock(&mu_);
-  next_commit_ = clock_.Now() + options_.commit_interval;
-  commit_backoff_ = options_.commit_interval;
-  empty_since_ = clock_.Now();
-  last_contact_ = clock_.Now();
-}
+      dispatcher_(options_.dispatch, metrics),
+      commits_(options_.commit_interval, options_.max_commit_backoff, clock_.Now()),
+      kafka_(options_.kafka_unavailable_timeout, clock_.Now()),
+      flow_(options_.max_buffered_records, options_.max_buffered_bytes, kMaxPollRecords),
+      linger_(options_.linger, clock_.Now()) {}
 
 Subscription::~Subscription() {
   Close(absl::ZeroDuration(), absl::UnavailableError("closed"),
@@ -116,7 +114,7 @@ void Subscription::RemoveStream(uint64_t stream_id, absl::Time gone_at) {
   metrics_.streams--;
   // The linger counts from when the last stream was judged gone, not from when the wait for
   // its hand-over ended.
-  if (dispatcher_.empty()) empty_since_ = gone_at;
+  if (dispatcher_.empty()) linger_.LastStreamGone(gone_at);
 }
 
 bool Subscription::Dispatch(absl::Time now) {
@@ -152,12 +150,7 @@ void Subscription::MaybeWakePoller() {
 }
 
 size_t Subscription::Room() const {
-  const size_t buffered = dispatcher_.buffered();
-  if (buffered >= options_.max_buffered_records ||
-      dispatcher_.buffered_bytes() >= options_.max_buffered_bytes) {
-    return 0;
-  }
-  return std::min(kMaxPollRecords, options_.max_buffered_records - buffered);
+  return flow_.Room(dispatcher_.buffered(), dispatcher_.buffered_bytes());
 }
 
 void Subscription::Ack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids) {
@@ -249,7 +242,7 @@ void Subscription::OnAssigned(const std::vector<TopicPartition>& partitions) {
   for (const TopicPartition& tp : partitions) {
     tracker_.Add(tp);
     assigned_.insert(tp);
-    if (paused_) to_pause_.push_back(tp);
+    if (flow_.paused()) to_pause_.push_back(tp);
   }
   metrics_.rebalances++;
 }
@@ -332,7 +325,7 @@ void Subscription::PollLoop() {
     if (plan.check_reachable > absl::ZeroDuration() &&
         consumer_->CheckReachable(plan.check_reachable).ok()) {
       absl::MutexLock lock(&mu_);
-      last_contact_ = clock_.Now();
+      kafka_.Heard(clock_.Now());
     }
     if (plan.stop) break;
   }
@@ -382,7 +375,7 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
     if (!tracker_.Track(m.tp, m.offset)) continue;
     dispatcher_.Add(std::move(m));
   }
-  if (!polled.empty()) last_contact_ = now;
+  if (!polled.empty()) kafka_.Heard(now);
 
   if (IsPermanent(status)) {
     end_status_ = status;
@@ -406,23 +399,18 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
     return plan;
   }
   if (!status.ok()) LOG(WARNING) << "[" << log_group_ << "] " << status << " (retrying)";
-  // Quiet is not proof of trouble: an idle topic has no records. Without news from Kafka for
-  // a while, ask it; unreachable past the timeout ends the streams.
-  const absl::Duration silent = now - last_contact_;
-  if (silent >= options_.kafka_unavailable_timeout) {
+  // Quiet is not proof of trouble (an idle topic has no records): KafkaLiveness asks for a
+  // metadata check now and then, and only a long silence ends the streams.
+  const KafkaLiveness::Verdict kafka = kafka_.Judge(now);
+  if (kafka.unreachable_for > absl::ZeroDuration()) {
     end_status_ = absl::UnavailableError(absl::StrCat(
-        "Kafka has been unreachable for ", absl::FormatDuration(silent),
+        "Kafka has been unreachable for ", absl::FormatDuration(kafka.unreachable_for),
         " (--kafka_unavailable_timeout_ms); the subscription was closed"));
     LOG(ERROR) << "[" << log_group_ << "] " << end_status_.message();
     plan.stop = stopping_ = true;
     return plan;
   }
-  const absl::Duration check_interval =
-      std::clamp(options_.kafka_unavailable_timeout / 10, absl::Milliseconds(100), absl::Seconds(5));
-  if (silent >= check_interval && now - last_reachability_check_ >= check_interval) {
-    last_reachability_check_ = now;
-    plan.check_reachable = std::min(check_interval, absl::Seconds(1));
-  }
+  plan.check_reachable = kafka.check;
 
   // A stream that holds records and has gone silent is ended; its records go to the others.
   for (uint64_t id : dispatcher_.InactiveSince(now - options_.inactivity_timeout)) {
@@ -450,21 +438,19 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
   // again at once.
   const size_t buffered = dispatcher_.buffered();
   const size_t bytes = dispatcher_.buffered_bytes();
-  if (!paused_ && (buffered >= options_.max_buffered_records || Room() == 0)) {
-    paused_ = true;
+  const FlowControl::Change change = flow_.Update(buffered, bytes);
+  if (change == FlowControl::Change::kPause) {
     metrics_.pauses++;
     plan.pause.assign(assigned_.begin(), assigned_.end());
     LOG(INFO) << "[" << log_group_ << "] " << buffered << " records (" << bytes
               << " bytes) waiting, " << prefetched << " prefetched: paused " << plan.pause.size()
               << " partitions";
-  } else if (paused_ && buffered <= options_.max_buffered_records / 4 &&
-             bytes <= options_.max_buffered_bytes / 4) {
-    paused_ = false;
+  } else if (change == FlowControl::Change::kResume) {
     plan.resume.assign(assigned_.begin(), assigned_.end());
     LOG(INFO) << "[" << log_group_ << "] " << buffered << " records waiting: resumed "
               << plan.resume.size() << " partitions";
   }
-  if (paused_) {
+  if (flow_.paused()) {
     plan.pause.insert(plan.pause.end(), to_pause_.begin(), to_pause_.end());
   }
   to_pause_.clear();
@@ -474,17 +460,17 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
     plan.watermarks.assign(assigned_.begin(), assigned_.end());
   }
 
-  if (!commit_in_flight_ && now >= next_commit_) {
+  if (commits_.Due(now)) {
     plan.commit = tracker_.Committable();
     if (plan.commit.empty()) {
-      next_commit_ = now + options_.commit_interval;
+      commits_.NothingToCommit(now);
     } else {
-      commit_in_flight_ = true;
+      commits_.Started();
     }
   }
 
-  if (dispatcher_.empty() && now - empty_since_ >= options_.linger) {
-    LOG(INFO) << "[" << log_group_ << "] no stream for " << options_.linger
+  if (dispatcher_.empty() && linger_.Expired(now)) {
+    LOG(INFO) << "[" << log_group_ << "] no stream for " << linger_.linger()
               << ": leaving the group";
     // From here on Attach refuses: a stream arriving now gets a new membership.
     plan.stop = stopping_ = true;
@@ -495,25 +481,23 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
 void Subscription::OnCommitted(const absl::Status& status,
                                const std::vector<PartitionOffset>& offsets) {
   absl::MutexLock lock(&mu_);
-  commit_in_flight_ = false;
+  const absl::Time now = clock_.Now();
   if (status.ok()) {
     LOG_IF(INFO, stopping_) << "[" << log_group_ << "] final commit done";
-    last_contact_ = clock_.Now();
+    kafka_.Heard(now);
     tracker_.MarkCommitted(offsets);
     metrics_.commits_succeeded++;
-    commit_backoff_ = options_.commit_interval;
-    next_commit_ = clock_.Now() + options_.commit_interval;
+    commits_.Succeeded(now);
     return;
   }
   metrics_.commits_failed++;
+  // Acked state stays in the tracker: the retry commits it (and whatever was acked since).
+  const absl::Duration backoff = commits_.Failed(now);
   if (stopping_) {
     LOG(WARNING) << "[" << log_group_ << "] final commit: " << status;
     return;
   }
-  // Acked state stays in the tracker: the retry commits it (and whatever was acked since).
-  commit_backoff_ = std::min(commit_backoff_ * 2, options_.max_commit_backoff);
-  next_commit_ = clock_.Now() + commit_backoff_;
-  LOG(WARNING) << "[" << log_group_ << "] " << status << "; retrying in " << commit_backoff_;
+  LOG(WARNING) << "[" << log_group_ << "] " << status << "; retrying in " << backoff;
 }
 
 SubscriptionStats Subscription::Stats() const {
@@ -525,7 +509,7 @@ SubscriptionStats Subscription::Stats() const {
   stats.in_flight = dispatcher_.in_flight();
   stats.buffered = dispatcher_.buffered();
   stats.assigned_partitions = assigned_.size();
-  stats.paused_partitions = paused_ ? assigned_.size() : 0;
+  stats.paused_partitions = flow_.paused() ? assigned_.size() : 0;
   for (const auto& [tp, high] : high_watermarks_) {
     std::optional<int64_t> committed = tracker_.Committed(tp);
     if (!committed.has_value()) committed = tracker_.FirstTracked(tp);

@@ -23,6 +23,7 @@
 #include "sidecar/consumer_stream.h"
 #include "sidecar/dispatcher.h"
 #include "sidecar/metrics.h"
+#include "sidecar/subscription_policies.h"
 
 namespace kafka_sidecar::sidecar {
 
@@ -190,15 +191,11 @@ class Subscription final : private broker::RebalanceListener {
   // commit, or from where fetching started).
   absl::flat_hash_map<broker::TopicPartition, int64_t> high_watermarks_ ABSL_GUARDED_BY(mu_);
   absl::Time next_watermarks_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  bool paused_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<broker::TopicPartition> to_pause_ ABSL_GUARDED_BY(mu_);  // assigned while paused
-  absl::Time next_commit_ ABSL_GUARDED_BY(mu_);
-  absl::Duration commit_backoff_ ABSL_GUARDED_BY(mu_);
-  bool commit_in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  // Kafka answered last (records, a commit, or a metadata check) at this time.
-  absl::Time last_contact_ ABSL_GUARDED_BY(mu_);
-  absl::Time last_reachability_check_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  absl::Time empty_since_ ABSL_GUARDED_BY(mu_);
+  CommitSchedule commits_ ABSL_GUARDED_BY(mu_);
+  KafkaLiveness kafka_ ABSL_GUARDED_BY(mu_);
+  FlowControl flow_ ABSL_GUARDED_BY(mu_);
+  Linger linger_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;  // send nothing more
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;  // the poll thread is to leave the group
   absl::Status end_status_ ABSL_GUARDED_BY(mu_);

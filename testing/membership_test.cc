@@ -1,7 +1,7 @@
 // Group membership follows the app, in one process (the real server, subscriptions and
 // librdkafka consumers, against the embedded cluster): without a stream the sidecar is not in
-// the group, a stream back within the linger keeps the membership, and opening and closing
-// streams leaks no consumer, thread or memory.
+// the group, and opening and closing streams and subscriptions leaks no consumer, thread or
+// memory. (The linger itself is sidecar logic: sidecar/subscription_test.cc.)
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -116,34 +116,6 @@ TEST(MembershipTest, ASidecarWithoutStreamsIsNotInTheGroup) {
   EXPECT_TRUE(harness->server().subscriptions().AwaitIdle(absl::Seconds(10)));
   EXPECT_EQ(harness->consume_metrics().subscriptions.load(), 0);
   EXPECT_EQ(AssignedPartitions(*harness), 0u);
-}
-
-TEST(MembershipTest, AStreamBackWithinTheLingerKeepsTheMembership) {
-  auto harness = StartSidecar(absl::Seconds(30));
-  ASSERT_NE(harness, nullptr);
-  ASSERT_TRUE(harness->cluster().CreateTopic("back", kPartitions).ok());
-  ASSERT_TRUE(ProduceDirect(harness->bootstrap(), "back", 100, 20).ok());
-  DeliveryLog first_log;
-  {
-    ConsumingApp first("first", harness->stub(), "back-group", {"back"}, 100, first_log);
-    ASSERT_TRUE(first.subscribed());
-    ASSERT_TRUE(first_log.WaitUntil([](auto& d) { return d.size() >= 100; }, absl::Seconds(30)));
-    EXPECT_TRUE(first.Finish().ok());
-  }
-  const int64_t rebalances = harness->consume_metrics().rebalances.load();
-  ASSERT_GE(rebalances, 1);
-
-  // A new stream within the linger rides the same membership: no new assignment, and it goes
-  // on from where the first one acked.
-  DeliveryLog second_log;
-  ConsumingApp second("second", harness->stub(), "back-group", {"back"}, 100, second_log);
-  ASSERT_TRUE(second.subscribed());
-  ASSERT_TRUE(ProduceDirect(harness->bootstrap(), "back", 100, 20).ok());
-  ASSERT_TRUE(second_log.WaitUntil([](auto& d) { return d.size() >= 100; }, absl::Seconds(30)));
-  EXPECT_EQ(DistinctRecords(second_log.Snapshot()), 100u);
-  for (const Delivery& d : second_log.Snapshot()) EXPECT_EQ(d.attempt, 1u);
-  EXPECT_EQ(harness->consume_metrics().rebalances.load(), rebalances);
-  EXPECT_EQ(harness->consume_metrics().subscriptions.load(), 1);
 }
 
 // Kafka clients alive in this process: librdkafka names each client's main thread "rdk:main".
