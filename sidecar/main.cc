@@ -12,14 +12,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "broker/embedded_cluster.h"
 #include "broker/compression_check.h"
+#include "broker/embedded_cluster.h"
 #include "broker/rdkafka_producer.h"
 #include "broker/topic_creating_producer.h"
-#include "sidecar/config.h"
-#include "sidecar/consumer_factory.h"
-#include "sidecar/server.h"
-#include "sidecar/signals.h"
+#include "sidecar/server/config.h"
+#include "sidecar/server/consumer_factory.h"
+#include "sidecar/server/server.h"
+#include "sidecar/server/signals.h"
 
 DEFINE_string(listen, "127.0.0.1:50051", "gRPC address to serve on: host:port or unix:/path");
 DEFINE_string(brokers, "",

@@ -350,7 +350,9 @@ namespace {
 // without a callback.
 void CountRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                     rd_kafka_topic_partition_list_t* partitions, void* opaque) {
-  ++*static_cast<std::atomic<int>*>(opaque);
+  auto* seen = static_cast<GroupMember::Rebalances*>(opaque);
+  seen->last_unix_nanos.store(absl::ToUnixNanos(absl::Now()));
+  seen->count.fetch_add(1);
   const bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     if (cooperative) {
@@ -382,7 +384,7 @@ absl::StatusOr<std::unique_ptr<GroupMember>> GroupMember::Join(
       {"fetch.wait.max.ms", "10"},
   };
   all.insert(all.end(), settings.begin(), settings.end());
-  auto rebalances = std::make_unique<std::atomic<int>>(0);
+  auto rebalances = std::make_unique<GroupMember::Rebalances>();
   auto consumer = NewClient(RD_KAFKA_CONSUMER, all, nullptr, &CountRebalance, rebalances.get());
   if (!consumer.ok()) return consumer.status();
   rd_kafka_poll_set_consumer(consumer->get());

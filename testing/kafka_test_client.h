@@ -106,15 +106,24 @@ class GroupMember {
   // Leaves the group (waits for it) and stops.
   void Close();
 
-  // Assignments and revocations the group gave this member so far (any thread may ask).
-  int rebalances() const { return rebalances_->load(); }
+  // What librdkafka's rebalance callback saw (any thread may ask).
+  struct Rebalances {
+    std::atomic<int> count{0};  // assignments and revocations so far
+    std::atomic<int64_t> last_unix_nanos{0};
+  };
+  int rebalances() const { return rebalances_->count.load(); }
+  // When the latest assignment or revocation came; InfinitePast before the first.
+  absl::Time last_rebalance() const {
+    const int64_t nanos = rebalances_->last_unix_nanos.load();
+    return nanos == 0 ? absl::InfinitePast() : absl::FromUnixNanos(nanos);
+  }
 
  private:
-  GroupMember(void* rk, std::unique_ptr<std::atomic<int>> rebalances)
+  GroupMember(void* rk, std::unique_ptr<Rebalances> rebalances)
       : rk_(rk), rebalances_(std::move(rebalances)) {}
 
   void* rk_;  // rd_kafka_t, kept out of this header
-  std::unique_ptr<std::atomic<int>> rebalances_;  // librdkafka's callback counts here
+  std::unique_ptr<Rebalances> rebalances_;  // librdkafka's callback counts here
 };
 
 }  // namespace kafka_sidecar::testing

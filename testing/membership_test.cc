@@ -1,7 +1,7 @@
 // Group membership follows the app, in one process (the real server, subscriptions and
 // librdkafka consumers, against the embedded cluster): without a stream the sidecar is not in
 // the group, and opening and closing streams and subscriptions leaks no consumer, thread or
-// memory. (The linger itself is sidecar logic: sidecar/subscription_test.cc.)
+// memory. (The linger itself is sidecar logic: sidecar/consume/subscription_test.cc.)
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -10,7 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "broker/embedded_cluster.h"
-#include "sidecar/signals.h"
+#include "sidecar/server/signals.h"
 
 DEFINE_int32(brokers, 3, "number of brokers");
 DEFINE_string(topics, "", "topics to create, as name:partitions,name:partitions");

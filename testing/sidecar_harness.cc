@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/rdkafka_producer.h"
-#include "sidecar/consumer_factory.h"
+#include "sidecar/server/consumer_factory.h"
 
 namespace kafka_sidecar::testing {
 

@@ -10,8 +10,8 @@
 #include "broker/embedded_cluster.h"
 #include "broker/kafka_config.h"
 #include "proto/kafka_sidecar.grpc.pb.h"
-#include "sidecar/config.h"
-#include "sidecar/server.h"
+#include "sidecar/server/config.h"
+#include "sidecar/server/server.h"
 #include "testing/counting_producer.h"
 
 namespace kafka_sidecar::testing {

@@ -4,7 +4,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "sidecar/clock.h"
+#include "sidecar/common/clock.h"
 
 namespace kafka_sidecar::testing {
 

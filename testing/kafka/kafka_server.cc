@@ -10,7 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "sidecar/signals.h"
+#include "sidecar/server/signals.h"
 #include "testing/kafka/real_kafka.h"
 #include "testing/kafka_test_client.h"
 

@@ -1,0 +1,463 @@
+#include "sidecar/consume/dispatcher.h"
+
+#include <algorithm>
+#include <tuple>
+#include <utility>
+
+namespace kafka_sidecar::sidecar {
+namespace {
+
+using broker::Message;
+using broker::PartitionOffset;
+using broker::TopicPartition;
+
+size_t RecordBytes(const Message& m) {
+  size_t bytes = m.tp.topic.size() + m.value.size() + (m.key ? m.key->size() : 0) + 32;
+  for (const broker::Header& h : m.headers) bytes += h.key.size() + h.value.size() + 4;
+  return bytes;
+}
+
+void AddRecord(const Message& m, uint64_t delivery_id, uint32_t attempt,
+               kafka_sidecar::v1::RecordBatch& batch) {
+  kafka_sidecar::v1::Record* record = batch.add_records();
+  record->set_delivery_id(delivery_id);
+  record->set_topic(m.tp.topic);
+  record->set_partition(m.tp.partition);
+  record->set_offset(m.offset);
+  if (m.key.has_value()) record->set_key(*m.key);
+  record->set_value(m.value);
+  for (const broker::Header& h : m.headers) {
+    kafka_sidecar::v1::Header* header = record->add_headers();
+    header->set_key(h.key);
+    header->set_value(h.value);
+  }
+  record->set_timestamp_ms(m.timestamp_ms);
+  record->set_delivery_attempt(attempt);
+}
+
+absl::string_view PartitionBytes(const int32_t& partition) {
+  return absl::string_view(reinterpret_cast<const char*>(&partition), sizeof(partition));
+}
+
+}  // namespace
+
+Dispatcher::Pending Dispatcher::Queue::TakeFront() {
+  Pending pending = std::move(items_[head_]);
+  ++head_;
+  if (head_ == items_.size()) {
+    items_.clear();
+    head_ = 0;
+  } else if (head_ >= 1024 && head_ * 2 >= items_.size()) {
+    items_.erase(items_.begin(), items_.begin() + static_cast<ptrdiff_t>(head_));
+    head_ = 0;
+  }
+  return pending;
+}
+
+void Dispatcher::Queue::PushFront(Pending pending) {
+  if (head_ > 0) {
+    items_[--head_] = std::move(pending);
+  } else {
+    items_.insert(items_.begin(), std::move(pending));
+  }
+}
+
+void Dispatcher::Queue::PushRedelivery(Pending pending) {
+  // Redeliveries sit at the front, so the first later record of the partition is near it.
+  size_t at = items_.size();
+  for (size_t i = head_; i < items_.size(); ++i) {
+    const Message& m = items_[i].message;
+    if (m.offset > pending.message.offset && m.tp == pending.message.tp) {
+      at = i;
+      break;
+    }
+  }
+  if (at == head_) {
+    PushFront(std::move(pending));
+  } else {
+    items_.insert(items_.begin() + static_cast<ptrdiff_t>(at), std::move(pending));
+  }
+}
+
+template <typename Pred>
+size_t Dispatcher::Queue::EraseIf(Pred drop, size_t& bytes) {
+  size_t kept = 0;
+  size_t dropped = 0;
+  for (size_t i = head_; i < items_.size(); ++i) {
+    if (drop(items_[i])) {
+      bytes += items_[i].bytes;
+      ++dropped;
+      continue;
+    }
+    if (kept != i - head_) items_[head_ + kept] = std::move(items_[i]);
+    ++kept;
+  }
+  items_.erase(items_.begin() + static_cast<ptrdiff_t>(head_ + kept), items_.end());
+  if (empty()) {
+    items_.clear();
+    head_ = 0;
+  }
+  return dropped;
+}
+
+std::vector<Dispatcher::Pending> Dispatcher::Queue::TakeAll() {
+  std::vector<Pending> all;
+  if (head_ == 0) {
+    all.swap(items_);
+  } else {
+    all.assign(std::make_move_iterator(items_.begin() + static_cast<ptrdiff_t>(head_)),
+               std::make_move_iterator(items_.end()));
+    items_.clear();
+  }
+  head_ = 0;
+  return all;
+}
+
+Dispatcher::Dispatcher(Options options, ConsumeMetrics& metrics)
+    : options_(options), metrics_(metrics) {}
+
+uint64_t Dispatcher::RouteOf(const Message& m) {
+  if (m.tp.topic != last_topic_) {
+    last_topic_ = m.tp.topic;
+    last_topic_hash_ = HashRing::Hash(m.tp.topic);
+  }
+  const uint64_t topic = last_topic_hash_;
+  if (options_.ordering == Ordering::kKey && m.key.has_value()) {
+    return HashRing::Hash(*m.key, topic);
+  }
+  // A null key (or partition ordering) routes by partition; a distinct seed keeps partition
+  // routes apart from key routes.
+  return HashRing::Hash(PartitionBytes(m.tp.partition), ~topic);
+}
+
+void Dispatcher::List(uint64_t route_id, const Route& route, size_t count, bool front) {
+  std::deque<Ready>& list = route.stream == 0 ? unowned_ : streams_.at(route.stream).ready;
+  const Ready ready{route_id, route.seq};
+  if (count == 1) {
+    front ? list.push_front(ready) : list.push_back(ready);
+  } else if (front) {
+    list.insert(list.begin(), count, ready);
+  } else {
+    list.insert(list.end(), count, ready);
+  }
+}
+
+void Dispatcher::MoveRoute(uint64_t route_id, Route& route, uint64_t stream) {
+  route.stream = stream != 0 ? stream : streams_.empty() ? 0 : ring_.Pick(route_id);
+  route.seq = next_seq_++;
+  if (route.queued.empty()) return;
+  List(route_id, route, route.queued.size(), /*front=*/route.queued.front().attempt > 1);
+}
+
+Dispatcher::Stream* Dispatcher::LeastLoaded() {
+  Stream* least = nullptr;
+  size_t load = 0;
+  for (auto& [id, s] : streams_) {
+    const size_t mine = s.in_flight.size() + s.queued.size();
+    if (least == nullptr || mine < load) {
+      least = &s;
+      load = mine;
+    }
+  }
+  return least;
+}
+
+void Dispatcher::AddStream(uint64_t id, ConsumerStream* stream, uint32_t max_in_flight,
+                           absl::Time now) {
+  ring_.Add(id);
+  Stream& s = streams_[id];
+  s.stream = stream;
+  s.max_in_flight = max_in_flight;
+  s.last_activity = now;
+  s.in_flight.reserve(std::min<uint32_t>(max_in_flight, 4096));
+  if (options_.ordering == Ordering::kNone) {
+    for (Pending& pending : unrouted_.TakeAll()) s.queued.PushBack(std::move(pending));
+    return;
+  }
+  std::deque<Ready> waiting;
+  waiting.swap(unowned_);
+  for (const Ready& ready : waiting) {
+    auto route = routes_.find(ready.route);
+    // The first entry of a route moves all its records (its later entries are stale then).
+    if (route != routes_.end() && route->second.seq == ready.seq) {
+      MoveRoute(ready.route, route->second, id);
+    }
+  }
+}
+
+void Dispatcher::RemoveStream(uint64_t id) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  Stream removed = std::move(it->second);
+  streams_.erase(it);
+  ring_.Remove(id);
+
+  // Its in-flight records, one attempt more, in offset order: each goes ahead of the later
+  // records of its partition, also when a nacked one already waits ahead of them.
+  std::vector<Pending> in_flight;
+  in_flight.reserve(removed.in_flight.size());
+  for (auto& [delivery_id, pending] : removed.in_flight) {
+    ++pending.attempt;
+    buffered_bytes_ += pending.bytes;
+    in_flight.push_back(std::move(pending));
+  }
+  in_flight_ -= in_flight.size();
+  buffered_ += in_flight.size();
+  std::sort(in_flight.begin(), in_flight.end(), [](const Pending& a, const Pending& b) {
+    return std::tie(a.message.tp, a.message.offset) < std::tie(b.message.tp, b.message.offset);
+  });
+
+  if (options_.ordering == Ordering::kNone) {
+    for (Pending& pending : in_flight) {
+      Stream* to = LeastLoaded();
+      (to != nullptr ? to->queued : unrouted_).PushFront(std::move(pending));
+    }
+    for (Pending& pending : removed.queued.TakeAll()) {
+      Stream* to = LeastLoaded();
+      (to != nullptr ? to->queued : unrouted_).PushBack(std::move(pending));
+    }
+    return;
+  }
+
+  // The routes it owned: those it had records of in flight, and those listed as ready with it.
+  std::vector<uint64_t> owned;
+  for (Pending& pending : in_flight) {
+    const uint64_t route_id = pending.route;
+    auto [route, created] = routes_.try_emplace(route_id);
+    if (created) route->second.stream = id;  // not expected: a route in flight is known
+    if (route->second.in_flight > 0) --route->second.in_flight;
+    route->second.queued.PushRedelivery(std::move(pending));
+    owned.push_back(route_id);
+  }
+  for (const Ready& ready : removed.ready) {
+    auto route = routes_.find(ready.route);
+    if (route != routes_.end() && route->second.seq == ready.seq &&
+        (owned.empty() || owned.back() != ready.route)) {
+      owned.push_back(ready.route);
+    }
+  }
+  for (uint64_t route_id : owned) {
+    auto route = routes_.find(route_id);
+    if (route == routes_.end() || route->second.stream != id) continue;  // done already
+    if (route->second.queued.empty() && route->second.in_flight == 0) {
+      routes_.erase(route);
+      continue;
+    }
+    MoveRoute(route_id, route->second, /*stream=*/0);
+  }
+}
+
+std::vector<uint64_t> Dispatcher::stream_ids() const {
+  std::vector<uint64_t> ids;
+  ids.reserve(streams_.size());
+  for (const auto& [id, stream] : streams_) ids.push_back(id);
+  return ids;
+}
+
+ConsumerStream* Dispatcher::stream(uint64_t id) const {
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second.stream;
+}
+
+void Dispatcher::Add(Message message) {
+  Pending pending;
+  pending.bytes = static_cast<uint32_t>(std::min<size_t>(RecordBytes(message), UINT32_MAX));
+  ++buffered_;
+  buffered_bytes_ += pending.bytes;
+  if (options_.ordering == Ordering::kNone) {
+    pending.message = std::move(message);
+    Stream* to = LeastLoaded();
+    (to != nullptr ? to->queued : unrouted_).PushBack(std::move(pending));
+    return;
+  }
+  const uint64_t route_id = RouteOf(message);
+  pending.route = route_id;
+  pending.message = std::move(message);
+  auto [it, created] = routes_.try_emplace(route_id);
+  Route& route = it->second;
+  if (created) {
+    route.stream = streams_.empty() ? 0 : ring_.Pick(route_id);
+    route.seq = next_seq_++;
+  }
+  route.queued.PushBack(std::move(pending));
+  List(route_id, route, 1, /*front=*/false);
+}
+
+std::optional<Dispatcher::Pending> Dispatcher::TakeInFlight(uint64_t stream, uint64_t delivery_id) {
+  auto s = streams_.find(stream);
+  if (s == streams_.end()) return std::nullopt;
+  auto found = s->second.in_flight.find(delivery_id);
+  if (found == s->second.in_flight.end()) return std::nullopt;
+  Pending pending = std::move(found->second);
+  s->second.in_flight.erase(found);
+  --in_flight_;
+  return pending;
+}
+
+std::optional<PartitionOffset> Dispatcher::Ack(uint64_t stream, uint64_t delivery_id,
+                                               absl::Time now) {
+  std::optional<Pending> pending = TakeInFlight(stream, delivery_id);
+  if (!pending.has_value()) return std::nullopt;
+  streams_.at(stream).last_activity = now;
+  if (options_.ordering != Ordering::kNone) {
+    auto route = routes_.find(pending->route);
+    if (route != routes_.end() && --route->second.in_flight == 0) {
+      // The route's last in-flight record is acked: it is unpinned. Without records waiting it
+      // is forgotten; otherwise they follow it to its ring owner, which may have changed.
+      if (route->second.queued.empty()) {
+        routes_.erase(route);
+      } else if (const uint64_t owner = ring_.Pick(pending->route);
+                 owner != route->second.stream) {
+        MoveRoute(pending->route, route->second, owner);
+      }
+    }
+  }
+  return PartitionOffset{std::move(pending->message.tp), pending->message.offset};
+}
+
+bool Dispatcher::Nack(uint64_t stream, uint64_t delivery_id, absl::Time now) {
+  std::optional<Pending> pending = TakeInFlight(stream, delivery_id);
+  if (!pending.has_value()) return false;
+  Stream& s = streams_.at(stream);
+  s.last_activity = now;
+  ++pending->attempt;
+  ++buffered_;
+  buffered_bytes_ += pending->bytes;
+  if (options_.ordering == Ordering::kNone) {
+    s.queued.PushFront(*std::move(pending));
+    return true;
+  }
+  // Back to the same stream, which still owns the route.
+  const uint64_t route_id = pending->route;
+  auto [it, created] = routes_.try_emplace(route_id);
+  Route& route = it->second;
+  if (created) {  // not expected: a route in flight is known
+    route.stream = stream;
+    route.seq = next_seq_++;
+  }
+  if (route.in_flight > 0) --route.in_flight;
+  route.queued.PushRedelivery(*std::move(pending));
+  // Next out of this stream: a nacked record goes again before later records.
+  List(route_id, route, 1, /*front=*/true);
+  return true;
+}
+
+size_t Dispatcher::DropPartitions(const absl::flat_hash_set<TopicPartition>& partitions) {
+  auto dropped = [&partitions](const Pending& p) { return partitions.contains(p.message.tp); };
+  size_t count = 0;
+  size_t bytes = 0;
+  for (auto& [id, stream] : streams_) {
+    for (auto it = stream.in_flight.begin(); it != stream.in_flight.end();) {
+      if (!dropped(it->second)) {
+        ++it;
+        continue;
+      }
+      auto route = routes_.find(it->second.route);
+      if (route != routes_.end() && route->second.in_flight > 0) --route->second.in_flight;
+      stream.in_flight.erase(it++);
+      --in_flight_;
+      ++count;
+    }
+    const size_t queued = stream.queued.EraseIf(dropped, bytes);
+    buffered_ -= queued;
+    count += queued;
+  }
+  const size_t unrouted = unrouted_.EraseIf(dropped, bytes);
+  buffered_ -= unrouted;
+  count += unrouted;
+  std::vector<uint64_t> unpinned;
+  for (auto it = routes_.begin(); it != routes_.end();) {
+    Route& route = it->second;
+    const size_t queued = route.queued.EraseIf(dropped, bytes);
+    buffered_ -= queued;
+    count += queued;
+    if (route.queued.empty() && route.in_flight == 0) {
+      routes_.erase(it++);
+      continue;
+    }
+    if (route.in_flight == 0 && route.stream != 0) unpinned.push_back(it->first);
+    ++it;
+  }
+  buffered_bytes_ -= std::min(bytes, buffered_bytes_);
+  // Routes whose in-flight records went with the partitions are unpinned now.
+  for (uint64_t route_id : unpinned) {
+    Route& route = routes_.at(route_id);
+    if (const uint64_t owner = ring_.Pick(route_id); owner != route.stream) {
+      MoveRoute(route_id, route, owner);
+    }
+  }
+  return count;
+}
+
+Dispatcher::Pending* Dispatcher::PeekNext(Stream& stream, Route*& route) {
+  route = nullptr;
+  if (options_.ordering == Ordering::kNone) {
+    return stream.queued.empty() ? nullptr : &stream.queued.front();
+  }
+  while (!stream.ready.empty()) {
+    const Ready& ready = stream.ready.front();
+    auto it = routes_.find(ready.route);
+    if (it == routes_.end() || it->second.seq != ready.seq || it->second.queued.empty()) {
+      stream.ready.pop_front();  // stale: the route moved, or its records were dropped
+      continue;
+    }
+    route = &it->second;
+    return &route->queued.front();
+  }
+  return nullptr;
+}
+
+bool Dispatcher::FillBatch(uint64_t id, Stream& s, absl::Time now, std::deque<Outgoing>& out) {
+  Route* route = nullptr;
+  if (PeekNext(s, route) == nullptr) return false;
+  if (s.in_flight.empty()) s.last_activity = now;  // the silence clock starts now
+  const size_t expected = std::min({static_cast<size_t>(s.max_in_flight - s.in_flight.size()),
+                                    options_.max_batch_records, buffered_});
+  ArenaResponse response(
+      std::min(options_.max_batch_bytes, expected * (buffered_bytes_ / std::max<size_t>(buffered_, 1))));
+  kafka_sidecar::v1::RecordBatch& batch = *response->mutable_records();
+  batch.mutable_records()->Reserve(static_cast<int>(expected));
+  size_t bytes = 0;
+  int64_t redelivered = 0;
+  while (s.in_flight.size() < s.max_in_flight &&
+         static_cast<size_t>(batch.records_size()) < options_.max_batch_records) {
+    Pending* next = PeekNext(s, route);
+    if (next == nullptr) break;
+    if (bytes > 0 && bytes + next->bytes > options_.max_batch_bytes) break;
+    Queue& from = route != nullptr ? route->queued : s.queued;
+    Pending pending = from.TakeFront();
+    if (route != nullptr) {
+      ++route->in_flight;
+      s.ready.pop_front();
+    }
+    --buffered_;
+    buffered_bytes_ -= pending.bytes;
+    ++in_flight_;
+    bytes += pending.bytes;
+    const uint64_t delivery_id = s.next_delivery_id++;
+    AddRecord(pending.message, delivery_id, pending.attempt, batch);
+    if (pending.attempt > 1) ++redelivered;
+    s.in_flight.emplace(delivery_id, std::move(pending));
+  }
+  metrics_.records_delivered += batch.records_size();
+  if (redelivered > 0) metrics_.records_redelivered += redelivered;
+  out.push_back({id, s.stream, std::move(response)});
+  return true;
+}
+
+void Dispatcher::Dispatch(absl::Time now, std::deque<Outgoing>& out) {
+  for (auto& [id, s] : streams_) {
+    while (s.in_flight.size() < s.max_in_flight && FillBatch(id, s, now, out)) {
+    }
+  }
+}
+
+std::vector<uint64_t> Dispatcher::InactiveSince(absl::Time cutoff) const {
+  std::vector<uint64_t> inactive;
+  for (const auto& [id, s] : streams_) {
+    if (!s.in_flight.empty() && s.last_activity < cutoff) inactive.push_back(id);
+  }
+  return inactive;
+}
+
+}  // namespace kafka_sidecar::sidecar

@@ -1,0 +1,20 @@
+#ifndef KAFKA_SIDECAR_SIDECAR_RPC_GRPC_STATUS_H_
+#define KAFKA_SIDECAR_SIDECAR_RPC_GRPC_STATUS_H_
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+#include "proto/kafka_sidecar.pb.h"
+
+namespace kafka_sidecar::sidecar {
+
+// The one place where absl::Status becomes what gRPC clients see. The canonical codes are the
+// same numbers in both, so the code carries over unchanged.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// Fills the API's per-record Error from a non-OK status.
+void ToProtoError(const absl::Status& status, kafka_sidecar::v1::Error* error);
+
+}  // namespace kafka_sidecar::sidecar
+
+#endif  // KAFKA_SIDECAR_SIDECAR_RPC_GRPC_STATUS_H_

@@ -1,0 +1,286 @@
+#include "sidecar/rpc/produce_batch_reactor.h"
+
+#include <google/protobuf/arena.h>
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+#include "sidecar/rpc/grpc_status.h"
+#include "sidecar/rpc/produce_request.h"
+
+namespace kafka_sidecar::sidecar {
+
+using kafka_sidecar::v1::ProduceBatch;
+using kafka_sidecar::v1::ProduceBatchResult;
+using kafka_sidecar::v1::ProduceRequest;
+
+namespace {
+
+// Arena bytes a result needs per record (the response, its topic, its slot in the repeated
+// field), so that the first block usually holds the whole result.
+constexpr size_t kArenaBytesPerRecord = 128;
+constexpr size_t kMaxArenaBlock = size_t{1} << 20;
+
+google::protobuf::ArenaOptions ArenaOptionsFor(int records) {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size =
+      std::clamp(static_cast<size_t>(records) * kArenaBytesPerRecord + 256, size_t{256},
+                 kMaxArenaBlock);
+  options.max_block_size = kMaxArenaBlock;
+  return options;
+}
+
+// A view of `request` for the producer; its headers are appended to `headers`, which must have
+// room for them (the views borrow from it).
+broker::RecordView RecordViewOf(const ProduceRequest& request,
+                                std::vector<broker::HeaderView>& headers) {
+  const size_t first = headers.size();
+  for (const kafka_sidecar::v1::Header& header : request.headers()) {
+    headers.push_back({header.key(), header.value()});
+  }
+  broker::RecordView view;
+  view.topic = request.topic();
+  if (request.has_key()) view.key = request.key();
+  view.value = request.value();
+  view.headers = absl::MakeConstSpan(headers.data() + first, headers.size() - first);
+  if (request.has_partition()) view.partition = request.partition();
+  return view;
+}
+
+}  // namespace
+
+// One accepted batch. Its result is made up front with every response's request_id and topic;
+// each answer fills its own response (answers of different records may come concurrently:
+// each touches only its own message, and the arena is thread-safe). A countdown of the answers
+// still due, plus one held by the reactor while it hands the batch over, says when the result
+// is complete: whoever brings it to zero gives the batch to the reactor.
+class ProduceBatchReactor::Batch final : public broker::BatchDeliverySink {
+ public:
+  Batch(ProduceBatchReactor& reactor, const ProduceBatch& request)
+      : reactor_(reactor),
+        size_(request.records_size()),
+        arena_(ArenaOptionsFor(size_)),
+        result_(google::protobuf::Arena::CreateMessage<ProduceBatchResult>(&arena_)) {
+    result_->set_batch_id(request.batch_id());
+    result_->mutable_results()->Reserve(size_);
+    for (const ProduceRequest& record : request.records()) {
+      kafka_sidecar::v1::ProduceResponse* response = result_->add_results();
+      response->set_request_id(record.request_id());
+      response->set_topic(record.topic());
+    }
+  }
+
+  int size() const { return size_; }
+  const ProduceBatchResult& result() const { return *result_; }
+
+  // Answers record `index` of the batch without the producer.
+  void Refuse(int index, const absl::Status& status) {
+    FillProduceResponse(broker::DeliveryReport{status}, result_->mutable_results(index));
+  }
+
+  // Record `index` of the batch is the next one handed to the producer. Positions are kept
+  // only once a record before it was refused: until then the two indexes are the same.
+  void HandOver(int index) {
+    if (positions_.empty() && index != handed_over_) {
+      positions_.reserve(size_);
+      for (int i = 0; i < handed_over_; ++i) positions_.push_back(i);
+    }
+    if (!positions_.empty()) positions_.push_back(index);
+    ++handed_over_;
+  }
+
+  // `count` records go to the producer: their answers are due, plus the reactor's hold.
+  void Expect(int count) { remaining_.store(count + 1, std::memory_order_relaxed); }
+  // The reactor has handed the batch over.
+  void Release() { Done(); }
+
+  void OnDelivery(size_t index, const broker::DeliveryReport& report) override {
+    const int position = positions_.empty() ? static_cast<int>(index) : positions_[index];
+    FillProduceResponse(report, result_->mutable_results(position));
+    Done();
+  }
+
+ private:
+  void Done() {
+    // The last one hands the batch on and touches it no more.
+    if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) reactor_.Complete(this);
+  }
+
+  ProduceBatchReactor& reactor_;
+  const int size_;
+  google::protobuf::Arena arena_;
+  ProduceBatchResult* const result_;  // on arena_
+  // Index in the producer's span -> index in the batch; empty when they are the same. Written
+  // before the records go to the producer, only read afterwards.
+  std::vector<int> positions_;
+  int handed_over_ = 0;
+  std::atomic<int> remaining_{1};
+};
+
+ProduceBatchReactor::ProduceBatchReactor(broker::Producer& producer, int max_pending,
+                                         ProduceMetrics& metrics,
+                                         ProduceStreamRegistry& registry)
+    : producer_(producer),
+      max_pending_(max_pending),
+      metrics_(metrics),
+      registry_(registry),
+      send_now_policy_(max_pending) {
+  const bool draining = registry_.Add(this);
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = draining;
+  }
+  Pump();
+}
+
+ProduceBatchReactor::~ProduceBatchReactor() = default;
+
+void ProduceBatchReactor::Drain() {
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = true;
+  }
+  Pump();
+}
+
+void ProduceBatchReactor::OnRead(const ProduceBatch* request, const absl::Status& end) {
+  bool accepted = false;
+  bool draining = false;
+  bool send_now = false;
+  const int records = request != nullptr ? request->records_size() : 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (request == nullptr) {
+      reads_done_ = true;
+      unparsed_ = end;
+      read_in_flight_ = false;
+    } else if (!finished_) {
+      // Counted before the producer sees them, so the stream cannot finish under them.
+      accepted = true;
+      draining = draining_;
+      ++open_batches_;
+      AddPending(records);
+      send_now = send_now_policy_.Accepted(records, pending_records_);
+    } else {
+      read_in_flight_ = false;
+    }
+  }
+  if (!accepted) {
+    Pump();
+    return;
+  }
+
+  auto* batch = new Batch(*this, *request);
+  views_.clear();
+  header_views_.clear();
+  size_t headers = 0;
+  for (const ProduceRequest& record : request->records()) headers += record.headers_size();
+  header_views_.reserve(headers);  // the views borrow from it: no reallocation below
+  for (int i = 0; i < records; ++i) {
+    const ProduceRequest& record = request->records(i);
+    absl::Status refusal =
+        draining ? absl::UnavailableError(
+                       "the sidecar is shutting down; the record was not produced")
+                 : ValidateProduceRequest(record);
+    if (!refusal.ok()) {
+      batch->Refuse(i, refusal);
+      continue;
+    }
+    batch->HandOver(i);
+    views_.push_back(RecordViewOf(record, header_views_));
+  }
+  batch->Expect(static_cast<int>(views_.size()));
+  if (!views_.empty()) {
+    producer_.ProduceBatch(views_, *batch);
+    if (send_now) producer_.SendNow();
+  }
+  {
+    // Only now may the request and the views be used for the next batch.
+    absl::MutexLock lock(&mu_);
+    read_in_flight_ = false;
+  }
+  batch->Release();
+  Pump();
+}
+
+void ProduceBatchReactor::OnWriteDone(bool ok) {
+  std::unique_ptr<Batch> written;
+  std::deque<std::unique_ptr<Batch>> dropped;
+  {
+    absl::MutexLock lock(&mu_);
+    write_in_flight_ = false;
+    written = std::move(writing_);
+    AddPending(-written->size());
+    if (!ok) {
+      // The app is gone; what Kafka still answers has nowhere to go.
+      broken_ = true;
+      for (const std::unique_ptr<Batch>& batch : ready_) AddPending(-batch->size());
+      dropped.swap(ready_);
+    }
+  }
+  // Freed outside the lock: an arena may hold many blocks.
+  written.reset();
+  dropped.clear();
+  Pump();
+}
+
+void ProduceBatchReactor::OnDone() {
+  registry_.Remove(this);
+  delete this;
+}
+
+void ProduceBatchReactor::Complete(Batch* batch) {
+  std::unique_ptr<Batch> dropped;
+  bool pump = false;
+  {
+    // The state change and the claim to pump happen under one lock: this may run on a producer
+    // thread, and once the lock is gone only the pumper may touch the reactor.
+    absl::MutexLock lock(&mu_);
+    --open_batches_;
+    if (broken_) {
+      AddPending(-batch->size());
+      dropped.reset(batch);
+    } else {
+      ready_.emplace_back(batch);
+    }
+    pump = ClaimPump();
+  }
+  dropped.reset();
+  if (pump) PumpClaimed();
+}
+
+ProduceBatchReactor::Actions ProduceBatchReactor::NextActions() {
+  Actions actions;
+  if (finished_) return actions;
+  if (!write_in_flight_ && !broken_ && !ready_.empty()) {
+    writing_ = std::move(ready_.front());
+    ready_.pop_front();
+    write_in_flight_ = true;
+    actions.write = &writing_->result();
+    // More results are ready: let gRPC coalesce this one with the next.
+    actions.write_buffer_hint = !ready_.empty();
+  }
+  if (!read_in_flight_ && !reads_done_ && !draining_ && !broken_ &&
+      pending_records_ < max_pending_) {
+    read_in_flight_ = true;
+    actions.read = true;
+  }
+  if (open_batches_ == 0 && ready_.empty() && !write_in_flight_ &&
+      (reads_done_ || draining_ || broken_)) {
+    finished_ = true;
+    actions.finish = true;
+    if (broken_) {
+      actions.finish_status = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    } else if (!unparsed_.ok()) {
+      actions.finish_status = ToGrpcStatus(unparsed_);
+    } else if (draining_ && !reads_done_) {
+      actions.finish_status =
+          grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       "the sidecar is shutting down; every accepted batch was answered");
+    }
+  }
+  return actions;
+}
+
+}  // namespace kafka_sidecar::sidecar
