@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
+
 namespace kafka_sidecar::sidecar {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -12,6 +14,18 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 void ToProtoError(const absl::Status& status, kafka_sidecar::v1::Error* error) {
   error->set_code(static_cast<int32_t>(status.code()));
   error->set_message(std::string(status.message()));
+}
+
+grpc::Status ProduceStreamEnd(bool client_gone, const absl::Status& unparsed, bool cut_short,
+                              absl::string_view unit) {
+  if (client_gone) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+  if (!unparsed.ok()) return ToGrpcStatus(unparsed);
+  if (cut_short) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        absl::StrCat("the sidecar is shutting down; every accepted ", unit,
+                                     " was answered"));
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace kafka_sidecar::sidecar

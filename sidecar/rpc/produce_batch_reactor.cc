@@ -31,23 +31,6 @@ google::protobuf::ArenaOptions ArenaOptionsFor(int records) {
   return options;
 }
 
-// A view of `request` for the producer; its headers are appended to `headers`, which must have
-// room for them (the views borrow from it).
-broker::RecordView RecordViewOf(const ProduceRequest& request,
-                                std::vector<broker::HeaderView>& headers) {
-  const size_t first = headers.size();
-  for (const kafka_sidecar::v1::Header& header : request.headers()) {
-    headers.push_back({header.key(), header.value()});
-  }
-  broker::RecordView view;
-  view.topic = request.topic();
-  if (request.has_key()) view.key = request.key();
-  view.value = request.value();
-  view.headers = absl::MakeConstSpan(headers.data() + first, headers.size() - first);
-  if (request.has_partition()) view.partition = request.partition();
-  return view;
-}
-
 }  // namespace
 
 // One accepted batch. Its result is made up front with every response's request_id and topic;
@@ -188,7 +171,7 @@ void ProduceBatchReactor::OnRead(const ProduceBatch* request, const absl::Status
       continue;
     }
     batch->HandOver(i);
-    views_.push_back(RecordViewOf(record, header_views_));
+    views_.push_back(ToRecordView(record, header_views_));
   }
   batch->Expect(static_cast<int>(views_.size()));
   if (!views_.empty()) {
@@ -270,15 +253,8 @@ ProduceBatchReactor::Actions ProduceBatchReactor::NextActions() {
       (reads_done_ || draining_ || broken_)) {
     finished_ = true;
     actions.finish = true;
-    if (broken_) {
-      actions.finish_status = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-    } else if (!unparsed_.ok()) {
-      actions.finish_status = ToGrpcStatus(unparsed_);
-    } else if (draining_ && !reads_done_) {
-      actions.finish_status =
-          grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                       "the sidecar is shutting down; every accepted batch was answered");
-    }
+    actions.finish_status =
+        ProduceStreamEnd(broken_, unparsed_, draining_ && !reads_done_, "batch");
   }
   return actions;
 }

@@ -17,21 +17,6 @@ absl::Status ValidateProduceRequest(const kafka_sidecar::v1::ProduceRequest& req
   return absl::OkStatus();
 }
 
-broker::RecordView ToRecordView(const kafka_sidecar::v1::ProduceRequest& request,
-                                HeaderViews& headers) {
-  headers.clear();
-  for (const kafka_sidecar::v1::Header& header : request.headers()) {
-    headers.push_back({header.key(), header.value()});
-  }
-  broker::RecordView view;
-  view.topic = request.topic();
-  if (request.has_key()) view.key = request.key();
-  view.value = request.value();
-  view.headers = headers;
-  if (request.has_partition()) view.partition = request.partition();
-  return view;
-}
-
 void FillProduceResponse(const broker::DeliveryReport& report,
                          kafka_sidecar::v1::ProduceResponse* response) {
   response->set_partition(report.partition);

@@ -1,8 +1,11 @@
 #ifndef KAFKA_SIDECAR_SIDECAR_RPC_PRODUCE_REQUEST_H_
 #define KAFKA_SIDECAR_SIDECAR_RPC_PRODUCE_REQUEST_H_
 
+#include <cstddef>
+
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "broker/producer.h"
 #include "proto/kafka_sidecar.pb.h"
 
@@ -16,9 +19,24 @@ absl::Status ValidateProduceRequest(const kafka_sidecar::v1::ProduceRequest& req
 // Header views of `request`, for RecordView::headers.
 using HeaderViews = absl::InlinedVector<broker::HeaderView, 4>;
 
-// A view of `request` for the producer. Borrows from `request` and `headers`.
+// A view of `request` for the producer. Its header views are appended to `headers` (a
+// HeaderViews, or a vector holding a whole batch's), which must have room for them: the view
+// borrows from `request` and `headers`.
+template <typename Headers>
 broker::RecordView ToRecordView(const kafka_sidecar::v1::ProduceRequest& request,
-                                HeaderViews& headers);
+                                Headers& headers) {
+  const size_t first = headers.size();
+  for (const kafka_sidecar::v1::Header& header : request.headers()) {
+    headers.push_back({header.key(), header.value()});
+  }
+  broker::RecordView view;
+  view.topic = request.topic();
+  if (request.has_key()) view.key = request.key();
+  view.value = request.value();
+  view.headers = absl::MakeConstSpan(headers.data() + first, headers.size() - first);
+  if (request.has_partition()) view.partition = request.partition();
+  return view;
+}
 
 // The response for `request_id` from Kafka's report (or from a status, for records that never
 // reached Kafka).

@@ -140,15 +140,8 @@ ProduceStreamReactor::Actions ProduceStreamReactor::NextActions() {
   if (pending() == 0 && (reads_done_ || draining_ || broken_)) {
     finished_ = true;
     actions.finish = true;
-    if (broken_) {
-      actions.finish_status = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-    } else if (!unparsed_.ok()) {
-      actions.finish_status = ToGrpcStatus(unparsed_);
-    } else if (draining_ && !reads_done_) {
-      actions.finish_status =
-          grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                       "the sidecar is shutting down; every accepted record was answered");
-    }
+    actions.finish_status =
+        ProduceStreamEnd(broken_, unparsed_, draining_ && !reads_done_, "record");
   }
   return actions;
 }
