@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/base/config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "sidecar/common/kafka_names.h"
@@ -30,9 +31,10 @@ bool IsPermanent(const absl::Status& status) {
 
 // glibc keeps memory that was freed in its arenas (librdkafka's threads each allocate in one)
 // for reuse: give it back to the system, or a sidecar whose subscriptions come and go stays
-// at its peak resident size.
+// at its peak resident size. Not under AddressSanitizer: it owns the heap, glibc's arenas are
+// never set up, and malloc_trim crashes on them.
 void ReleaseFreeMemory() {
-#ifdef __GLIBC__
+#if defined(__GLIBC__) && !defined(ABSL_HAVE_ADDRESS_SANITIZER)
   malloc_trim(0);
 #endif
 }
