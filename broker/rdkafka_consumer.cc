@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -97,6 +98,9 @@ absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(
   std::unique_ptr<RdKafkaConsumer> consumer(new RdKafkaConsumer(options.group));
   for (const auto& [name, value] : settings) {
     if (name == "group.instance.id") consumer->static_member_ = !value.empty();
+    if (name == "queued.min.messages") {
+      consumer->fetch_stop_records_ = static_cast<size_t>(std::max(1, std::atoi(value.c_str())));
+    }
     if (name == "partition.assignment.strategy") {
       consumer->cooperative_ = value == "cooperative-sticky";
       consumer->strategy_ = value;
@@ -213,6 +217,15 @@ absl::Status RdKafkaConsumer::Poll(absl::Duration timeout, size_t max, std::vect
   }
   if (max == 0 || !status.ok()) return status;
   if (batch_.size() < max) batch_.resize(max);
+  // librdkafka 2.0.2 stops fetching every partition once records_ holds queued.min.messages
+  // (its check on a partition's queue follows the forwarding here), and its broker threads
+  // look again only when an op reaches them or a second has passed: a backlog whose fetch
+  // responses come faster than one poll takes them then moves a second at a time. The queue
+  // seen now is at most one poll's take below what a broker thread saw, so this catches
+  // every stop; once the queue is empty, fetching is restarted (RestartFetching).
+  if (rd_kafka_queue_length(records_) + last_taken_ >= fetch_stop_records_) {
+    fetching_may_have_stopped_ = true;
+  }
   // rd_kafka_consume_batch_queue with a timeout waits until the array is full, however long
   // that takes at low traffic: take what is there, and when that is nothing, wait for one
   // record (an event or Wake cuts the wait short: see OnEvent) and then take the rest.
@@ -224,7 +237,18 @@ absl::Status RdKafkaConsumer::Poll(absl::Duration timeout, size_t max, std::vect
                   rd_kafka_consume_batch_queue(records_, 0, batch_.data() + 1, max - 1), 0);
     }
   }
+  n = std::max<ssize_t>(n, 0);
+  last_taken_ = static_cast<size_t>(n);
   for (ssize_t i = 0; i < n; ++i) take(batch_[i]);
+  if (fetching_may_have_stopped_ && rd_kafka_queue_length(records_) == 0) {
+    // Nothing queued is lost by the seek now.
+    fetching_may_have_stopped_ = false;
+    rd_kafka_topic_partition_list_t* assigned = nullptr;
+    if (rd_kafka_assignment(rk_.get(), &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      PartitionListPtr owned(assigned);
+      SeekToPositions(owned.get(), "restarting fetching");
+    }
+  }
   return status;
 }
 
@@ -305,26 +329,34 @@ absl::Status RdKafkaConsumer::Take(rd_kafka_message_t* message, std::vector<Mess
 void RdKafkaConsumer::Pause(const std::vector<TopicPartition>& partitions) {
   if (partitions.empty()) return;
   rd_kafka_pause_partitions(rk_.get(), ToList(partitions).get());
+  paused_.insert(partitions.begin(), partitions.end());
 }
 
 void RdKafkaConsumer::Resume(const std::vector<TopicPartition>& partitions) {
   if (partitions.empty()) return;
+  for (const TopicPartition& tp : partitions) paused_.erase(tp);
   PartitionListPtr list = ToList(partitions);
   rd_kafka_resume_partitions(rk_.get(), list.get());
   // librdkafka 2.0.2 decides to fetch a resumed partition only when its broker thread next
   // looks, up to a second later: a backlog then moves at a fraction of its pace. A seek to
-  // where the app stands sends that thread an op, so it fetches at once. Partitions with no
-  // position yet (nothing consumed) start from their committed offsets anyway.
-  if (rd_kafka_position(rk_.get(), list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-  PartitionListPtr seek(rd_kafka_topic_partition_list_new(list->cnt));
-  for (int i = 0; i < list->cnt; ++i) {
-    if (list->elems[i].offset < 0) continue;
-    rd_kafka_topic_partition_list_add(seek.get(), list->elems[i].topic, list->elems[i].partition)
-        ->offset = list->elems[i].offset;
+  // where the app stands sends that thread an op, so it fetches at once.
+  SeekToPositions(list.get(), "seek on resume");
+}
+
+void RdKafkaConsumer::SeekToPositions(rd_kafka_topic_partition_list_t* partitions,
+                                      const char* why) {
+  if (rd_kafka_position(rk_.get(), partitions) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  PartitionListPtr seek(rd_kafka_topic_partition_list_new(partitions->cnt));
+  for (int i = 0; i < partitions->cnt; ++i) {
+    const rd_kafka_topic_partition_t& p = partitions->elems[i];
+    // Partitions with no position yet (nothing consumed) start from their committed offsets
+    // anyway.
+    if (p.offset < 0 || paused_.contains(TopicPartition{p.topic, p.partition})) continue;
+    rd_kafka_topic_partition_list_add(seek.get(), p.topic, p.partition)->offset = p.offset;
   }
   if (seek->cnt == 0) return;
   if (rd_kafka_error_t* error = rd_kafka_seek_partitions(rk_.get(), seek.get(), /*timeout_ms=*/0)) {
-    LOG(WARNING) << "[" << group_ << "] seek on resume: " << rd_kafka_error_string(error);
+    LOG(WARNING) << "[" << group_ << "] " << why << ": " << rd_kafka_error_string(error);
     rd_kafka_error_destroy(error);
   }
 }

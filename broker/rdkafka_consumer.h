@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "broker/consumer.h"
 #include "broker/kafka_config.h"
@@ -29,8 +30,8 @@ struct RdKafkaConsumerOptions {
 // Records and events travel on separate queues: every assigned partition's queue is forwarded
 // to `records_`, so group events (on the consumer queue) are served on every Poll while the
 // fetched records wait in librdkafka until the caller has room for them. librdkafka then stops
-// fetching by itself at queued.min.messages / queued.max.messages.kbytes (for a second, in
-// librdkafka 2.0.2: callers keep the queue below them).
+// fetching by itself at queued.min.messages / queued.max.messages.kbytes, and 2.0.2 looks again
+// only up to a second later: Poll restarts fetching as soon as it has emptied the queue.
 class RdKafkaConsumer final : public GroupConsumer {
  public:
   // INVALID_ARGUMENT when librdkafka refuses a setting or the configuration.
@@ -66,6 +67,11 @@ class RdKafkaConsumer final : public GroupConsumer {
   void Unsubscribe(absl::Time deadline);
 
 
+  // Seeks the assigned, unpaused partitions of `partitions` to where the app stands (the next
+  // offset after the last record Poll returned), which makes their broker threads look at
+  // fetching now. Records of them still queued in librdkafka are dropped (fetched again).
+  void SeekToPositions(rd_kafka_topic_partition_list_t* partitions, const char* why);
+
   // Turns one librdkafka message into `out` (records) or a status (errors).
   absl::Status Take(rd_kafka_message_t* message, std::vector<Message>& out);
 
@@ -74,6 +80,12 @@ class RdKafkaConsumer final : public GroupConsumer {
   rd_kafka_queue_t* events_ = nullptr;   // the consumer queue; owned
   rd_kafka_queue_t* records_ = nullptr;  // where assigned partitions' records go; owned
   std::vector<rd_kafka_message_t*> batch_;  // Poll's message array, reused
+  // queued.min.messages: records_ holding this many stops every partition's fetching.
+  size_t fetch_stop_records_ = 0;
+  size_t last_taken_ = 0;  // records the previous Poll took
+  // records_ may have reached fetch_stop_records_ since fetching was last restarted.
+  bool fetching_may_have_stopped_ = false;
+  absl::flat_hash_set<TopicPartition> paused_;  // by Pause, until Resume
   RebalanceListener* listener_ = nullptr;
   bool static_member_ = false;  // group.instance.id is set
   bool cooperative_ = true;     // partition.assignment.strategy is cooperative-sticky
