@@ -49,6 +49,12 @@ struct ConsumeMetrics {
   std::atomic<int64_t> records_acked{0};
   std::atomic<int64_t> records_nacked{0};
   std::atomic<int64_t> unknown_acks{0};  // acks and nacks of unknown or stale delivery ids
+  // Nacked records to be sent again (after the retry policy's backoff); records written to a
+  // dead-letter topic (their offsets then count as acked); dead-letter writes that failed
+  // (each is tried again).
+  std::atomic<int64_t> records_retried{0};
+  std::atomic<int64_t> records_dead_lettered{0};
+  std::atomic<int64_t> dead_letter_write_failures{0};
   // Records dropped because their partitions went to another group member (their acks
   // become stale; the new owner delivers them again).
   std::atomic<int64_t> records_revoked{0};

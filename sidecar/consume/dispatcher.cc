@@ -145,8 +145,73 @@ void Dispatcher::List(uint64_t route_id, const Route& route, size_t count, bool 
 void Dispatcher::MoveRoute(uint64_t route_id, Route& route, uint64_t stream) {
   route.stream = stream != 0 ? stream : streams_.empty() ? 0 : ring_.Pick(route_id);
   route.seq = next_seq_++;
-  if (route.queued.empty()) return;
+  if (route.queued.empty() || route.parked()) return;
   List(route_id, route, route.queued.size(), /*front=*/route.queued.front().attempt > 1);
+}
+
+void Dispatcher::Release(uint64_t route_id, Route& route) {
+  if (route.parked()) return;
+  if (route.queued.empty() && route.in_flight == 0) {
+    routes_.erase(route_id);
+    return;
+  }
+  // A route with records in flight stays pinned to their stream.
+  MoveRoute(route_id, route, route.in_flight > 0 ? route.stream : 0);
+}
+
+void Dispatcher::ReleaseDueRetries(absl::Time now) {
+  while (!retries_.empty() && retries_.begin()->first <= now) {
+    const auto [due, route_id] = *retries_.begin();
+    retries_.erase(retries_.begin());
+    auto route = routes_.find(route_id);
+    if (route == routes_.end() || route->second.retry_at != due) continue;
+    route->second.retry_at = absl::InfinitePast();
+    Release(route_id, route->second);
+  }
+  while (!none_retries_.empty() && none_retries_.begin()->first <= now) {
+    Pending pending = std::move(none_retries_.begin()->second);
+    none_retries_.erase(none_retries_.begin());
+    Stream* to = LeastLoaded();
+    (to != nullptr ? to->queued : unrouted_).PushFront(std::move(pending));
+  }
+}
+
+void Dispatcher::CancelRetry(uint64_t route_id, Route& route) {
+  if (route.retry_at == absl::InfinitePast()) return;
+  auto [first, last] = retries_.equal_range(route.retry_at);
+  for (auto it = first; it != last; ++it) {
+    if (it->second == route_id) {
+      retries_.erase(it);
+      break;
+    }
+  }
+  route.retry_at = absl::InfinitePast();
+}
+
+absl::Time Dispatcher::NextRetry() const {
+  absl::Time next = absl::InfiniteFuture();
+  if (!retries_.empty()) next = retries_.begin()->first;
+  if (!none_retries_.empty()) next = std::min(next, none_retries_.begin()->first);
+  return next;
+}
+
+void Dispatcher::RememberAttempt(const Pending& pending, uint32_t next_attempt) {
+  if (next_attempt > 1) remembered_[pending.message.tp][pending.message.offset] = next_attempt;
+}
+
+uint32_t Dispatcher::RecallAttempt(const Message& message) {
+  auto partition = remembered_.find(message.tp);
+  if (partition == remembered_.end()) return 1;
+  std::map<int64_t, uint32_t>& offsets = partition->second;
+  // Offsets come in increasing: those below are past for good.
+  offsets.erase(offsets.begin(), offsets.lower_bound(message.offset));
+  uint32_t attempt = 1;
+  if (!offsets.empty() && offsets.begin()->first == message.offset) {
+    attempt = offsets.begin()->second;
+    offsets.erase(offsets.begin());
+  }
+  if (offsets.empty()) remembered_.erase(partition);
+  return attempt;
 }
 
 Dispatcher::Stream* Dispatcher::LeastLoaded() {
@@ -239,7 +304,8 @@ void Dispatcher::RemoveStream(uint64_t id) {
   for (uint64_t route_id : owned) {
     auto route = routes_.find(route_id);
     if (route == routes_.end() || route->second.stream != id) continue;  // done already
-    if (route->second.queued.empty() && route->second.in_flight == 0) {
+    if (route->second.queued.empty() && route->second.in_flight == 0 &&
+        route->second.dead_lettering == 0) {
       routes_.erase(route);
       continue;
     }
@@ -261,6 +327,7 @@ ConsumerStream* Dispatcher::stream(uint64_t id) const {
 
 void Dispatcher::Add(Message message) {
   Pending pending;
+  if (!remembered_.empty()) pending.attempt = RecallAttempt(message);
   pending.bytes = static_cast<uint32_t>(std::min<size_t>(RecordBytes(message), UINT32_MAX));
   ++buffered_;
   buffered_bytes_ += pending.bytes;
@@ -280,7 +347,7 @@ void Dispatcher::Add(Message message) {
     route.seq = next_seq_++;
   }
   route.queued.PushBack(std::move(pending));
-  List(route_id, route, 1, /*front=*/false);
+  if (!route.parked()) List(route_id, route, 1, /*front=*/false);
 }
 
 std::optional<Dispatcher::Pending> Dispatcher::TakeInFlight(uint64_t stream, uint64_t delivery_id) {
@@ -304,7 +371,7 @@ std::optional<PartitionOffset> Dispatcher::Ack(uint64_t stream, uint64_t deliver
     if (route != routes_.end() && --route->second.in_flight == 0) {
       // The route's last in-flight record is acked: it is unpinned. Without records waiting it
       // is forgotten; otherwise they follow it to its ring owner, which may have changed.
-      if (route->second.queued.empty()) {
+      if (route->second.queued.empty() && route->second.dead_lettering == 0) {
         routes_.erase(route);
       } else if (const uint64_t owner = ring_.Pick(pending->route);
                  owner != route->second.stream) {
@@ -315,35 +382,98 @@ std::optional<PartitionOffset> Dispatcher::Ack(uint64_t stream, uint64_t deliver
   return PartitionOffset{std::move(pending->message.tp), pending->message.offset};
 }
 
-bool Dispatcher::Nack(uint64_t stream, uint64_t delivery_id, absl::Time now) {
+Dispatcher::NackOutcome Dispatcher::Nack(uint64_t stream, uint64_t delivery_id,
+                                         bool dead_letter, absl::Time now, uint64_t* ticket) {
   std::optional<Pending> pending = TakeInFlight(stream, delivery_id);
-  if (!pending.has_value()) return false;
+  if (!pending.has_value()) return NackOutcome::kStale;
   Stream& s = streams_.at(stream);
   s.last_activity = now;
-  ++pending->attempt;
   ++buffered_;
   buffered_bytes_ += pending->bytes;
-  if (options_.ordering == Ordering::kNone) {
-    s.queued.PushFront(*std::move(pending));
-    return true;
-  }
-  // Back to the same stream, which still owns the route.
   const uint64_t route_id = pending->route;
-  auto [it, created] = routes_.try_emplace(route_id);
-  Route& route = it->second;
-  if (created) {  // not expected: a route in flight is known
-    route.stream = stream;
-    route.seq = next_seq_++;
+  Route* route = nullptr;
+  if (options_.ordering != Ordering::kNone) {
+    auto [it, created] = routes_.try_emplace(route_id);
+    route = &it->second;
+    if (created) {  // not expected: a route in flight is known
+      route->stream = stream;
+      route->seq = next_seq_++;
+    }
+    if (route->in_flight > 0) --route->in_flight;
   }
-  if (route.in_flight > 0) --route.in_flight;
-  route.queued.PushRedelivery(*std::move(pending));
-  // Next out of this stream: a nacked record goes again before later records.
-  List(route_id, route, 1, /*front=*/true);
-  return true;
+
+  if (options_.policy.GivesUp(pending->attempt, dead_letter)) {
+    // Held until it is written; later records of its route wait behind it.
+    const uint64_t id = next_ticket_++;
+    if (ticket != nullptr) *ticket = id;
+    if (route != nullptr) {
+      ++route->dead_lettering;
+      route->seq = next_seq_++;  // its listed records wait too
+    }
+    dead_letters_.emplace(id, Held{*std::move(pending), route_id});
+    return NackOutcome::kDeadLetter;
+  }
+
+  const absl::Duration backoff = options_.policy.Backoff(pending->attempt);
+  ++pending->attempt;
+  if (route == nullptr) {
+    if (backoff > absl::ZeroDuration()) {
+      none_retries_.emplace(now + backoff, *std::move(pending));
+    } else {
+      s.queued.PushFront(*std::move(pending));
+    }
+    return NackOutcome::kRetry;
+  }
+  // Back to the same stream, which still owns the route, before the route's later records.
+  route->queued.PushRedelivery(*std::move(pending));
+  if (backoff > absl::ZeroDuration()) {
+    const absl::Time due = now + backoff;
+    if (route->retry_at < due) {  // a record nacked earlier may wait already
+      CancelRetry(route_id, *route);
+      route->retry_at = due;
+      retries_.emplace(due, route_id);
+    }
+    route->seq = next_seq_++;  // parked: its listed records wait too
+  } else if (!route->parked()) {
+    // Next out of this stream: a nacked record goes again before later records.
+    List(route_id, *route, 1, /*front=*/true);
+  }
+  return NackOutcome::kRetry;
+}
+
+const Message* Dispatcher::DeadLetter(uint64_t ticket, uint32_t* attempts) const {
+  auto held = dead_letters_.find(ticket);
+  if (held == dead_letters_.end()) return nullptr;
+  if (attempts != nullptr) *attempts = held->second.pending.attempt;
+  return &held->second.pending.message;
+}
+
+std::optional<PartitionOffset> Dispatcher::DeadLettered(uint64_t ticket) {
+  auto held = dead_letters_.find(ticket);
+  if (held == dead_letters_.end()) return std::nullopt;
+  Held done = std::move(held->second);
+  dead_letters_.erase(held);
+  --buffered_;
+  buffered_bytes_ -= std::min<size_t>(done.pending.bytes, buffered_bytes_);
+  if (options_.ordering != Ordering::kNone) {
+    auto route = routes_.find(done.route);
+    if (route != routes_.end() && route->second.dead_lettering > 0) {
+      --route->second.dead_lettering;
+      Release(done.route, route->second);
+    }
+  }
+  return PartitionOffset{std::move(done.pending.message.tp), done.pending.message.offset};
 }
 
 size_t Dispatcher::DropPartitions(const absl::flat_hash_set<TopicPartition>& partitions) {
   auto dropped = [&partitions](const Pending& p) { return partitions.contains(p.message.tp); };
+  // What was delivered and not acked comes back from Kafka to whichever member gets the
+  // partition: should it be this one again, the attempts count on.
+  auto remember_queued = [this, &dropped](const Pending& p) {
+    if (!dropped(p)) return false;
+    RememberAttempt(p, p.attempt);
+    return true;
+  };
   size_t count = 0;
   size_t bytes = 0;
   for (auto& [id, stream] : streams_) {
@@ -352,26 +482,51 @@ size_t Dispatcher::DropPartitions(const absl::flat_hash_set<TopicPartition>& par
         ++it;
         continue;
       }
+      RememberAttempt(it->second, it->second.attempt + 1);
       auto route = routes_.find(it->second.route);
       if (route != routes_.end() && route->second.in_flight > 0) --route->second.in_flight;
       stream.in_flight.erase(it++);
       --in_flight_;
       ++count;
     }
-    const size_t queued = stream.queued.EraseIf(dropped, bytes);
+    const size_t queued = stream.queued.EraseIf(remember_queued, bytes);
     buffered_ -= queued;
     count += queued;
   }
-  const size_t unrouted = unrouted_.EraseIf(dropped, bytes);
+  const size_t unrouted = unrouted_.EraseIf(remember_queued, bytes);
   buffered_ -= unrouted;
   count += unrouted;
+  for (auto it = none_retries_.begin(); it != none_retries_.end();) {
+    if (!remember_queued(it->second)) {
+      ++it;
+      continue;
+    }
+    bytes += it->second.bytes;
+    --buffered_;
+    ++count;
+    none_retries_.erase(it++);
+  }
+  for (auto it = dead_letters_.begin(); it != dead_letters_.end();) {
+    if (!dropped(it->second.pending)) {
+      ++it;
+      continue;
+    }
+    RememberAttempt(it->second.pending, it->second.pending.attempt + 1);
+    auto route = routes_.find(it->second.route);
+    if (route != routes_.end() && route->second.dead_lettering > 0) --route->second.dead_lettering;
+    bytes += it->second.pending.bytes;
+    --buffered_;
+    ++count;
+    dead_letters_.erase(it++);
+  }
   std::vector<uint64_t> unpinned;
   for (auto it = routes_.begin(); it != routes_.end();) {
     Route& route = it->second;
-    const size_t queued = route.queued.EraseIf(dropped, bytes);
+    const size_t queued = route.queued.EraseIf(remember_queued, bytes);
     buffered_ -= queued;
     count += queued;
-    if (route.queued.empty() && route.in_flight == 0) {
+    if (route.queued.empty() && route.in_flight == 0 && route.dead_lettering == 0) {
+      CancelRetry(it->first, route);
       routes_.erase(it++);
       continue;
     }
@@ -446,6 +601,7 @@ bool Dispatcher::FillBatch(uint64_t id, Stream& s, absl::Time now, std::deque<Ou
 }
 
 void Dispatcher::Dispatch(absl::Time now, std::deque<Outgoing>& out) {
+  ReleaseDueRetries(now);
   for (auto& [id, s] : streams_) {
     while (s.in_flight.size() < s.max_in_flight && FillBatch(id, s, now, out)) {
     }

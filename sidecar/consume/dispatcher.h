@@ -17,6 +17,7 @@
 #include "proto/kafka_sidecar.pb.h"
 #include "sidecar/common/metrics.h"
 #include "sidecar/consume/consumer_stream.h"
+#include "sidecar/consume/delivery_policy.h"
 #include "sidecar/consume/hash_ring.h"
 
 namespace kafka_sidecar::sidecar {
@@ -42,12 +43,19 @@ enum class Ordering {
 // queued ones, to the routes' new owners, ahead of anything newer. A slow stream holds back
 // only its own routes. Moving a route costs only its own records: no operation scans a stream's
 // records, except dropping revoked partitions.
+//
+// Nacked records follow the DeliveryPolicy: one with a backoff waits for it in its route's
+// queue, ahead of the route's later records, and the route is parked meanwhile (none of its
+// records go out; other routes flow); one the policy gives up on is held for dead-lettering,
+// its route parked, until the caller reports it written (DeadLettered). A waiting record holds
+// no stream's in-flight slot and counts as buffered.
 class Dispatcher {
  public:
   struct Options {
     Ordering ordering = Ordering::kKey;
     size_t max_batch_records = 500;
     size_t max_batch_bytes = 1 << 20;
+    DeliveryPolicy policy;
   };
 
   // A batch for one stream, to be sent by the caller.
@@ -73,15 +81,34 @@ class Dispatcher {
   // Acks one delivery: where the record was, or nullopt for an unknown or stale id.
   std::optional<broker::PartitionOffset> Ack(uint64_t stream, uint64_t delivery_id,
                                              absl::Time now);
-  // Gives one delivery back: it goes out again before later records of its route. False for an
-  // unknown or stale id.
-  bool Nack(uint64_t stream, uint64_t delivery_id, absl::Time now);
+  // What became of a nacked delivery.
+  enum class NackOutcome {
+    kStale,       // an unknown or stale id: nothing changed
+    kRetry,       // it goes out again before later records of its route, after its backoff
+    kDeadLetter,  // the policy gives it up: held for dead-lettering, its `ticket` set
+  };
+  // Gives one delivery back; `dead_letter`: the app asks to give it up (with a dead-letter
+  // topic in the policy).
+  NackOutcome Nack(uint64_t stream, uint64_t delivery_id, bool dead_letter, absl::Time now,
+                   uint64_t* ticket = nullptr);
+
+  // A record held for dead-lettering and its deliveries so far; nullptr once its partition was
+  // revoked (then nothing more is to be done with it).
+  const broker::Message* DeadLetter(uint64_t ticket, uint32_t* attempts) const;
+  // The record was written to the dead-letter topic: it counts as acked (returns where it was;
+  // nullopt once its partition was revoked) and its route goes on.
+  std::optional<broker::PartitionOffset> DeadLettered(uint64_t ticket);
+
+  // When the first record waiting for its retry is due (InfiniteFuture: none waits); Dispatch
+  // sends it from then on.
+  absl::Time NextRetry() const;
 
   // Forgets every record of `partitions` (revoked): their acks become stale. Returns how many
   // records were dropped, in flight or waiting.
   size_t DropPartitions(const absl::flat_hash_set<broker::TopicPartition>& partitions);
 
-  // Moves what every stream's in-flight limit allows into batches, appended to `out`. The
+  // Moves what every stream's in-flight limit allows into batches, appended to `out`, once the
+  // records whose retry is due at `now` rejoined their routes. The
   // records count as in flight from now on; the caller sends the batches in their order
   // (after unlocking: serializing a batch is the costly part) and drops those of a stream it
   // removes meanwhile.
@@ -94,6 +121,9 @@ class Dispatcher {
   size_t buffered() const { return buffered_; }
   size_t buffered_bytes() const { return buffered_bytes_; }
   size_t in_flight() const { return in_flight_; }
+  // Nacked records waiting for their retry, and records held for dead-lettering.
+  size_t waiting_retry() const { return retries_.size() + none_retries_.size(); }
+  size_t dead_lettering() const { return dead_letters_.size(); }
 
  private:
   struct Pending {
@@ -133,6 +163,16 @@ class Dispatcher {
     uint32_t in_flight = 0;
     Queue queued;
     uint64_t seq = 0;  // new whenever the route changes stream: older Ready entries are stale
+    // Parked: its queued records are not listed with a stream until its front record's retry
+    // is due (`retry_at`) and none of its records is being dead-lettered.
+    absl::Time retry_at = absl::InfinitePast();
+    uint32_t dead_lettering = 0;
+    bool parked() const { return retry_at != absl::InfinitePast() || dead_lettering > 0; }
+  };
+  // A record held for dead-lettering, and its route (kKey, kPartition).
+  struct Held {
+    Pending pending;
+    uint64_t route = 0;
   };
   // One queued record of `route`, in its owner's list in arrival order: the stream sends the
   // route's oldest record when the entry comes up. Records thus go out oldest first across
@@ -159,8 +199,21 @@ class Dispatcher {
   // front of the list or at its back.
   void List(uint64_t route_id, const Route& route, size_t count, bool front);
   // Moves `route` (with its queued records) to `stream`; 0: its ring owner (none without
-  // streams). Redeliveries go to the front of the new owner's list.
+  // streams). Redeliveries go to the front of the new owner's list. A parked route's records
+  // are listed only when it is released.
   void MoveRoute(uint64_t route_id, Route& route, uint64_t stream);
+  // Lists a route that is no longer parked with its owner: the stream holding its in-flight
+  // records, else its ring owner. Forgets it when it holds nothing.
+  void Release(uint64_t route_id, Route& route);
+  // Forgets the route's waiting retry, if any.
+  void CancelRetry(uint64_t route_id, Route& route);
+  // Sends records whose retry is due at `now` back to their routes (or streams, kNone).
+  void ReleaseDueRetries(absl::Time now);
+  // The attempt a record fresh from Kafka is on: more than 1 when this dispatcher delivered it
+  // before its partition was revoked (and now it came back).
+  uint32_t RecallAttempt(const broker::Message& message);
+  // Remembers, for a record dropped with its partition, the attempt it would be delivered on.
+  void RememberAttempt(const Pending& pending, uint32_t next_attempt);
   // kNone: the stream with the fewest records, or nullptr without streams.
   Stream* LeastLoaded();
   // The next record for `stream` (and its route, for kKey and kPartition), or nullptr.
@@ -175,6 +228,14 @@ class Dispatcher {
   std::map<uint64_t, Stream> streams_;
   absl::flat_hash_map<uint64_t, Route> routes_;
   std::deque<Ready> unowned_;  // records of routes while there is no stream
+  // Parked routes by when their retry is due (kKey, kPartition), and kNone's waiting records.
+  std::multimap<absl::Time, uint64_t> retries_;
+  std::multimap<absl::Time, Pending> none_retries_;
+  absl::flat_hash_map<uint64_t, Held> dead_letters_;  // by ticket
+  uint64_t next_ticket_ = 1;
+  // Per partition revoked with records delivered and not acked: offset -> the attempt it
+  // would be delivered on next, should the partition come back.
+  absl::flat_hash_map<broker::TopicPartition, std::map<int64_t, uint32_t>> remembered_;
   Queue unrouted_;             // kNone: records while there is no stream
   uint64_t next_seq_ = 1;
   size_t buffered_ = 0;

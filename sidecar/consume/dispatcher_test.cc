@@ -17,6 +17,9 @@ namespace kafka_sidecar::sidecar {
 namespace {
 
 using broker::Message;
+using broker::TopicPartition;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
 using kafka_sidecar::v1::Record;
 
 constexpr int kPartitions = 6;
@@ -134,6 +137,12 @@ class DispatcherTest : public ::testing::Test {
     }
   }
 
+  // Nacks for a plain retry; true when it is one.
+  bool Nack(uint64_t stream, uint64_t delivery_id) {
+    return dispatcher_.Nack(stream, delivery_id, /*dead_letter=*/false, now_) ==
+           Dispatcher::NackOutcome::kRetry;
+  }
+
   // Dispatches and sends the batches, as the Subscription does.
   void Dispatch(Dispatcher& dispatcher) {
     std::deque<Dispatcher::Outgoing> out;
@@ -231,7 +240,7 @@ TEST_F(DispatcherTest, HandoffKeepsOrderWhenANackedRecordWaitsBehindOneInFlight)
   for (Message& m : MakeRecords(6, 1)) dispatcher_.Add(std::move(m));
   Dispatch(dispatcher_);
   ASSERT_EQ(a.unacked.size(), 2u);  // offsets 0 and 1 in flight
-  ASSERT_TRUE(dispatcher_.Nack(1, a.unacked[0].delivery_id(), now_));  // 0 queued, 1 in flight
+  ASSERT_TRUE(Nack(1, a.unacked[0].delivery_id()));  // 0 queued, 1 in flight
   FakeStream& b = Join(2, /*max_in_flight=*/100);
   dispatcher_.RemoveStream(1);
   Dispatch(dispatcher_);
@@ -248,10 +257,10 @@ TEST_F(DispatcherTest, NacksComeBackBeforeLaterRecordsInOffsetOrder) {
   for (Message& m : records) dispatcher_.Add(std::move(m));
   Dispatch(dispatcher_);
   ASSERT_EQ(a.unacked.size(), 3u);  // offsets 0, 1, 2
-  EXPECT_TRUE(dispatcher_.Nack(1, a.unacked[2].delivery_id(), now_));
-  EXPECT_TRUE(dispatcher_.Nack(1, a.unacked[1].delivery_id(), now_));
+  EXPECT_TRUE(Nack(1, a.unacked[2].delivery_id()));
+  EXPECT_TRUE(Nack(1, a.unacked[1].delivery_id()));
   EXPECT_TRUE(dispatcher_.Ack(1, a.unacked[0].delivery_id(), now_).has_value());
-  EXPECT_FALSE(dispatcher_.Nack(1, a.unacked[0].delivery_id(), now_)) << "acked: stale";
+  EXPECT_FALSE(Nack(1, a.unacked[0].delivery_id())) << "acked: stale";
   a.unacked.clear();
   Dispatch(dispatcher_);
   ASSERT_EQ(a.unacked.size(), 3u);
@@ -338,13 +347,213 @@ TEST_F(DispatcherTest, ANackedRecordGoesOutAgainBeforeLaterOnesWithOneInFlight) 
     order.emplace_back(r.offset(), r.delivery_attempt());
     if (r.offset() == 1 && nacks < 2) {
       ++nacks;
-      ASSERT_TRUE(dispatcher_.Nack(1, r.delivery_id(), now_));
+      ASSERT_TRUE(Nack(1, r.delivery_id()));
     } else {
       ASSERT_TRUE(dispatcher_.Ack(1, r.delivery_id(), now_).has_value());
     }
   }
   EXPECT_EQ(order, (std::vector<std::pair<int64_t, uint32_t>>{
                        {0, 1}, {1, 1}, {1, 2}, {1, 3}, {2, 1}, {3, 1}, {4, 1}}));
+}
+
+// Retries with backoff and dead letters (the subscription's DeliveryPolicy).
+class DispatcherPolicyTest : public ::testing::Test {
+ protected:
+  void Start(Ordering ordering, DeliveryPolicy policy) {
+    dispatcher_ = std::make_unique<Dispatcher>(
+        Dispatcher::Options{ordering, 100, 1 << 20, std::move(policy)}, metrics_);
+  }
+  FakeStream& Join(uint64_t id, uint32_t max_in_flight = 10) {
+    streams_[id] = std::make_unique<FakeStream>();
+    dispatcher_->AddStream(id, streams_[id].get(), max_in_flight, now_);
+    return *streams_[id];
+  }
+  void Add(int32_t partition, int64_t offset, const std::string& key) {
+    Message m;
+    m.tp = {"t", partition};
+    m.offset = offset;
+    m.key = key;
+    m.value = absl::StrCat(key, "@", offset);
+    dispatcher_->Add(std::move(m));
+  }
+  // Dispatches at `now_` and returns what each stream got, as "key@offset/attempt".
+  std::vector<std::string> Dispatch(FakeStream& stream) {
+    std::deque<Dispatcher::Outgoing> out;
+    dispatcher_->Dispatch(now_, out);
+    for (Dispatcher::Outgoing& batch : out) batch.stream->Send(std::move(batch.records));
+    std::vector<std::string> got;
+    for (const Record& r : stream.unacked) {
+      got.push_back(absl::StrCat(r.value(), "/", r.delivery_attempt()));
+    }
+    stream.unacked.clear();
+    return got;
+  }
+  Dispatcher::NackOutcome Nack(uint64_t stream, uint64_t delivery_id, bool dead_letter = false,
+                               uint64_t* ticket = nullptr) {
+    return dispatcher_->Nack(stream, delivery_id, dead_letter, now_, ticket);
+  }
+  // The delivery id of the last record `stream` got with `value`.
+  uint64_t IdOf(const std::vector<Record>& sent, const std::string& value) {
+    for (auto it = sent.rbegin(); it != sent.rend(); ++it) {
+      if (it->value() == value) return it->delivery_id();
+    }
+    ADD_FAILURE() << value << " was not sent";
+    return 0;
+  }
+  // Dispatches and keeps the records (with their ids) in `sent`.
+  std::vector<std::string> DispatchKeeping(FakeStream& stream, std::vector<Record>& sent) {
+    std::deque<Dispatcher::Outgoing> out;
+    dispatcher_->Dispatch(now_, out);
+    for (Dispatcher::Outgoing& batch : out) batch.stream->Send(std::move(batch.records));
+    std::vector<std::string> got;
+    for (const Record& r : stream.unacked) {
+      got.push_back(absl::StrCat(r.value(), "/", r.delivery_attempt()));
+      sent.push_back(r);
+    }
+    stream.unacked.clear();
+    return got;
+  }
+
+  ConsumeMetrics metrics_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  absl::Time now_ = absl::UnixEpoch();
+  std::map<uint64_t, std::unique_ptr<FakeStream>> streams_;
+};
+
+DeliveryPolicy Backoff(absl::Duration min, absl::Duration max) {
+  DeliveryPolicy policy;
+  policy.min_backoff = min;
+  policy.max_backoff = max;
+  return policy;
+}
+
+TEST_F(DispatcherPolicyTest, ANackedRecordWaitsItsBackoffAndHoldsBackOnlyItsOwnKey) {
+  Start(Ordering::kKey, Backoff(absl::Milliseconds(300), absl::Seconds(10)));
+  FakeStream& a = Join(1);
+  std::vector<Record> sent;
+  Add(0, 0, "a");
+  Add(1, 0, "b");
+  ASSERT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/1", "b@0/1"));
+  const absl::Time nacked = now_;
+  ASSERT_EQ(Nack(1, IdOf(sent, "a@0")), Dispatcher::NackOutcome::kRetry);
+  EXPECT_EQ(dispatcher_->waiting_retry(), 1u);
+  EXPECT_EQ(dispatcher_->in_flight(), 1u) << "a waiting record holds no in-flight slot";
+  EXPECT_EQ(dispatcher_->NextRetry(), nacked + absl::Milliseconds(300));
+  Add(0, 1, "a");
+  Add(1, 1, "b");
+  EXPECT_THAT(DispatchKeeping(a, sent), ElementsAre("b@1/1")) << "a's later record waits";
+  now_ = nacked + absl::Milliseconds(299);
+  EXPECT_THAT(DispatchKeeping(a, sent), IsEmpty());
+  now_ = nacked + absl::Milliseconds(300);
+  EXPECT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/2", "a@1/1"));
+  EXPECT_EQ(dispatcher_->waiting_retry(), 0u);
+
+  // The second nack waits twice as long.
+  const absl::Time again = now_;
+  ASSERT_EQ(Nack(1, IdOf(sent, "a@0")), Dispatcher::NackOutcome::kRetry);
+  now_ = again + absl::Milliseconds(599);
+  EXPECT_THAT(DispatchKeeping(a, sent), IsEmpty());
+  now_ = again + absl::Milliseconds(600);
+  EXPECT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/3"));
+}
+
+TEST_F(DispatcherPolicyTest, ARecordGivenUpIsHeldUntilWrittenAndThenCountsAsAcked) {
+  DeliveryPolicy policy;
+  policy.dead_letter_topic = "t.dlq";
+  policy.max_delivery_attempts = 2;
+  Start(Ordering::kKey, policy);
+  FakeStream& a = Join(1);
+  std::vector<Record> sent;
+  Add(0, 0, "a");
+  ASSERT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/1"));
+  ASSERT_EQ(Nack(1, IdOf(sent, "a@0")), Dispatcher::NackOutcome::kRetry);
+  ASSERT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/2"));
+  uint64_t ticket = 0;
+  ASSERT_EQ(Nack(1, IdOf(sent, "a@0"), false, &ticket), Dispatcher::NackOutcome::kDeadLetter);
+  uint32_t attempts = 0;
+  const Message* held = dispatcher_->DeadLetter(ticket, &attempts);
+  ASSERT_NE(held, nullptr);
+  EXPECT_EQ(held->offset, 0);
+  EXPECT_EQ(attempts, 2u);
+  EXPECT_EQ(dispatcher_->dead_lettering(), 1u);
+
+  Add(0, 1, "a");
+  Add(1, 0, "b");
+  EXPECT_THAT(DispatchKeeping(a, sent), ElementsAre("b@0/1")) << "a waits for its dead letter";
+  std::optional<broker::PartitionOffset> done = dispatcher_->DeadLettered(ticket);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->tp, (TopicPartition{"t", 0}));
+  EXPECT_EQ(done->offset, 0);
+  EXPECT_THAT(DispatchKeeping(a, sent), ElementsAre("a@1/1"));
+  EXPECT_FALSE(dispatcher_->DeadLettered(ticket).has_value()) << "once only";
+
+  // Asked for by the app: at once, on any attempt.
+  ASSERT_EQ(Nack(1, IdOf(sent, "a@1"), /*dead_letter=*/true, &ticket),
+            Dispatcher::NackOutcome::kDeadLetter);
+}
+
+TEST_F(DispatcherPolicyTest, WithoutADeadLetterTopicAskingForItIsAPlainNack) {
+  Start(Ordering::kKey, DeliveryPolicy{});
+  FakeStream& a = Join(1);
+  std::vector<Record> sent;
+  Add(0, 0, "a");
+  ASSERT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/1"));
+  ASSERT_EQ(Nack(1, IdOf(sent, "a@0"), /*dead_letter=*/true), Dispatcher::NackOutcome::kRetry);
+  EXPECT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/2")) << "no backoff: at once";
+}
+
+TEST_F(DispatcherPolicyTest, WithoutOrderingOnlyTheNackedRecordWaits) {
+  Start(Ordering::kNone, Backoff(absl::Seconds(10), absl::Seconds(10)));
+  FakeStream& a = Join(1);
+  std::vector<Record> sent;
+  Add(0, 0, "a");
+  ASSERT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/1"));
+  ASSERT_EQ(Nack(1, IdOf(sent, "a@0")), Dispatcher::NackOutcome::kRetry);
+  Add(0, 1, "a");
+  EXPECT_THAT(DispatchKeeping(a, sent), ElementsAre("a@1/1"));
+  now_ += absl::Seconds(10);
+  EXPECT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/2"));
+}
+
+TEST_F(DispatcherPolicyTest, AWaitingRouteGoesToTheNextOwnerWhenItsStreamLeaves) {
+  Start(Ordering::kKey, Backoff(absl::Seconds(1), absl::Seconds(1)));
+  FakeStream& a = Join(1);
+  std::vector<Record> sent;
+  Add(0, 0, "a");
+  Add(0, 1, "a");
+  ASSERT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/1", "a@1/1"));
+  ASSERT_EQ(Nack(1, IdOf(sent, "a@0")), Dispatcher::NackOutcome::kRetry);
+  FakeStream& b = Join(2);
+  dispatcher_->RemoveStream(1);  // a@1 was in flight: it goes back, behind a@0
+  EXPECT_THAT(DispatchKeeping(b, sent), IsEmpty()) << "a@0's backoff still runs";
+  now_ += absl::Seconds(1);
+  EXPECT_THAT(DispatchKeeping(b, sent), ElementsAre("a@0/2", "a@1/2"));
+}
+
+TEST_F(DispatcherPolicyTest, ARevokedPartitionDropsWaitingAndHeldRecordsAndItsAttemptsCountOn) {
+  DeliveryPolicy policy = Backoff(absl::Seconds(1), absl::Seconds(1));
+  policy.dead_letter_topic = "t.dlq";
+  Start(Ordering::kKey, policy);
+  FakeStream& a = Join(1);
+  std::vector<Record> sent;
+  Add(0, 0, "a");
+  Add(0, 1, "b");
+  ASSERT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/1", "b@1/1"));
+  ASSERT_EQ(Nack(1, IdOf(sent, "a@0")), Dispatcher::NackOutcome::kRetry);
+  uint64_t ticket = 0;
+  ASSERT_EQ(Nack(1, IdOf(sent, "b@1"), true, &ticket), Dispatcher::NackOutcome::kDeadLetter);
+  EXPECT_EQ(dispatcher_->DropPartitions(absl::flat_hash_set<TopicPartition>{TopicPartition{"t", 0}}), 2u);
+  EXPECT_EQ(dispatcher_->waiting_retry(), 0u);
+  EXPECT_EQ(dispatcher_->dead_lettering(), 0u);
+  EXPECT_EQ(dispatcher_->buffered(), 0u);
+  EXPECT_EQ(dispatcher_->DeadLetter(ticket, nullptr), nullptr);
+  EXPECT_FALSE(dispatcher_->DeadLettered(ticket).has_value()) << "its write no longer counts";
+
+  // The partition comes back: Kafka delivers both again, and their attempts count on.
+  Add(0, 0, "a");
+  Add(0, 1, "b");
+  Add(0, 2, "c");
+  EXPECT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/2", "b@1/2", "c@2/1"));
 }
 
 }  // namespace

@@ -42,22 +42,31 @@ void ReleaseFreeMemory() {
 }  // namespace
 
 Subscription::Subscription(SubscriptionOptions options,
-                           std::unique_ptr<broker::GroupConsumer> consumer, Clock& clock,
-                           ConsumeMetrics& metrics)
+                           std::unique_ptr<broker::GroupConsumer> consumer,
+                           broker::Producer* dead_letters, Clock& clock, ConsumeMetrics& metrics)
     : options_(std::move(options)),
       log_group_(PrintableName(options_.group)),
       consumer_(std::move(consumer)),
+      dead_letters_(dead_letters),
+      inbox_(std::make_shared<Inbox>()),
       clock_(clock),
       metrics_(metrics),
       dispatcher_(options_.dispatch, metrics),
       commits_(options_.commit_interval, options_.max_commit_backoff, clock_.Now()),
       kafka_(options_.kafka_unavailable_timeout, clock_.Now()),
       flow_(options_.max_buffered_records, options_.max_buffered_bytes, kMaxPollRecords),
-      linger_(options_.linger, clock_.Now()) {}
+      linger_(options_.linger, clock_.Now()) {
+  absl::MutexLock lock(&inbox_->mu);
+  inbox_->subscription = this;
+}
 
 Subscription::~Subscription() {
   Close(absl::ZeroDuration(), absl::UnavailableError("closed"),
         broker::GroupConsumer::Departure::kLeave);
+  // Dead-letter writes still under way report to nobody: their records were not acked, so
+  // Kafka delivers them again.
+  absl::MutexLock lock(&inbox_->mu);
+  inbox_->subscription = nullptr;
 }
 
 absl::Status Subscription::Start() {
@@ -176,19 +185,98 @@ void Subscription::Ack(uint64_t stream_id, absl::Span<const uint64_t> delivery_i
   if (send) SendOutbox();
 }
 
-void Subscription::Nack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids) {
+void Subscription::Nack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids,
+                        bool dead_letter, const std::string& reason) {
   bool send;
+  std::vector<std::pair<uint64_t, DeadLetterRecord>> writes;
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = clock_.Now();
     for (uint64_t id : delivery_ids) {
-      if (dispatcher_.Nack(stream_id, id, now)) {
-        metrics_.records_nacked++;
-      } else {
-        metrics_.unknown_acks++;
+      uint64_t ticket = 0;
+      switch (dispatcher_.Nack(stream_id, id, dead_letter, now, &ticket)) {
+        case Dispatcher::NackOutcome::kStale:
+          metrics_.unknown_acks++;
+          continue;
+        case Dispatcher::NackOutcome::kRetry:
+          metrics_.records_nacked++;
+          metrics_.records_retried++;
+          continue;
+        case Dispatcher::NackOutcome::kDeadLetter:
+          metrics_.records_nacked++;
+          dead_letter_reasons_[ticket] = reason;
+          if (std::optional<DeadLetterRecord> record = DeadLetterFor(ticket)) {
+            writes.emplace_back(ticket, *std::move(record));
+          }
+          continue;
       }
     }
     send = Dispatch(now);
+  }
+  for (const auto& [ticket, record] : writes) WriteDeadLetter(ticket, record);
+  if (send) SendOutbox();
+}
+
+std::optional<DeadLetterRecord> Subscription::DeadLetterFor(uint64_t ticket) {
+  uint32_t attempts = 0;
+  const Message* record = dispatcher_.DeadLetter(ticket, &attempts);
+  if (record == nullptr) {  // its partition was revoked: the next owner delivers it again
+    dead_letter_reasons_.erase(ticket);
+    failed_writes_.erase(ticket);
+    return std::nullopt;
+  }
+  return MakeDeadLetterRecord(options_.dispatch.policy, *record, options_.group, attempts,
+                              dead_letter_reasons_[ticket]);
+}
+
+void Subscription::WriteDeadLetter(uint64_t ticket, const DeadLetterRecord& record) {
+  std::vector<broker::HeaderView> headers;
+  headers.reserve(record.headers.size());
+  for (const broker::Header& h : record.headers) headers.push_back({h.key, h.value});
+  broker::RecordView view;
+  view.topic = record.topic;
+  if (record.key.has_value()) view.key = *record.key;
+  view.value = record.value;
+  view.headers = headers;
+  dead_letters_->Produce(view, [inbox = inbox_, ticket](const broker::DeliveryReport& report) {
+    absl::MutexLock lock(&inbox->mu);
+    if (inbox->subscription != nullptr) {
+      inbox->subscription->OnDeadLetterWritten(ticket, report.status);
+    }
+  });
+}
+
+void Subscription::OnDeadLetterWritten(uint64_t ticket, const absl::Status& status) {
+  bool send = false;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_.Now();
+    if (status.ok()) {
+      dead_letter_reasons_.erase(ticket);
+      failed_writes_.erase(ticket);
+      // Only now does its offset count as acked.
+      if (std::optional<PartitionOffset> done = dispatcher_.DeadLettered(ticket)) {
+        tracker_.Ack(done->tp, done->offset);
+        metrics_.records_dead_lettered++;
+        ++dead_lettered_;
+      }
+      send = Dispatch(now);
+    } else {
+      metrics_.dead_letter_write_failures++;
+      FailedWrite& failed = failed_writes_[ticket];
+      absl::Duration backoff = options_.dead_letter_retry;
+      for (int i = 0; i < failed.failures && backoff < options_.max_dead_letter_retry; ++i) {
+        backoff *= 2;
+      }
+      backoff = std::min(backoff, options_.max_dead_letter_retry);
+      ++failed.failures;
+      failed.due = now + backoff;
+      LOG(WARNING) << "[" << log_group_ << "] writing a record to the dead-letter topic '"
+                   << PrintableName(options_.dispatch.policy.dead_letter_topic)
+                   << "' failed: " << status << "; trying again in " << backoff
+                   << " (its offset is not committed meanwhile)";
+      consumer_->Wake();  // the poll thread tries again when it is due
+    }
   }
   if (send) SendOutbox();
 }
@@ -232,6 +320,11 @@ void Subscription::Join() {
 bool Subscription::AwaitClosed(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   return mu_.AwaitWithTimeout(absl::Condition(&closed_), timeout);
+}
+
+bool Subscription::accepting() const {
+  absl::MutexLock lock(&mu_);
+  return !stopping_ && !closed_;
 }
 
 bool Subscription::closed() const {
@@ -287,6 +380,7 @@ void Subscription::PollLoop() {
   while (true) {
     polled.clear();
     size_t room;
+    absl::Duration timeout;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
@@ -294,8 +388,12 @@ void Subscription::PollLoop() {
       // With no room, records stay in the client and only group events are served, until an
       // ack or a leaving stream makes room (MaybeWakePoller).
       poller_waits_for_room_ = room == 0;
+      // A retry or a dead-letter write due before the poll would end cuts it short.
+      absl::Time due = dispatcher_.NextRetry();
+      for (const auto& [ticket, failed] : failed_writes_) due = std::min(due, failed.due);
+      timeout = std::clamp(due - clock_.Now(), absl::ZeroDuration(), options_.poll_timeout);
     }
-    absl::Status status = consumer_->Poll(options_.poll_timeout, room, polled);
+    absl::Status status = consumer_->Poll(timeout, room, polled);
     const size_t prefetched = consumer_->Prefetched();
     Plan plan;
     bool send;
@@ -307,6 +405,7 @@ void Subscription::PollLoop() {
       if (send) sending_ = true;
     }
     if (send) SendOutbox();
+    for (const auto& [ticket, record] : plan.dead_letters) WriteDeadLetter(ticket, record);
     consumer_->Pause(plan.pause);
     consumer_->Resume(plan.resume);
     if (!plan.commit.empty()) {
@@ -426,6 +525,16 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
     metrics_.inactivity_drops++;
   }
   if (!draining_) dispatcher_.Dispatch(now, outbox_);
+  for (auto it = failed_writes_.begin(); it != failed_writes_.end();) {
+    const uint64_t ticket = it->first;
+    const bool due = it->second.due <= now;
+    ++it;  // DeadLetterFor may erase the entry
+    if (!due) continue;
+    failed_writes_[ticket].due = absl::InfiniteFuture();  // until this try is answered
+    if (std::optional<DeadLetterRecord> record = DeadLetterFor(ticket)) {
+      plan.dead_letters.emplace_back(ticket, *std::move(record));
+    }
+  }
 
   // Flow control. The poll takes whatever librdkafka has fetched (up to kMaxPollRecords at a
   // time) while the subscription's queue has room, so librdkafka's prefetch stays short while
@@ -512,6 +621,9 @@ SubscriptionStats Subscription::Stats() const {
   stats.buffered = dispatcher_.buffered();
   stats.assigned_partitions = assigned_.size();
   stats.paused_partitions = flow_.paused() ? assigned_.size() : 0;
+  stats.waiting_retry = dispatcher_.waiting_retry();
+  stats.dead_lettering = dispatcher_.dead_lettering();
+  stats.dead_lettered = dead_lettered_;
   for (const auto& [tp, high] : high_watermarks_) {
     std::optional<int64_t> committed = tracker_.Committed(tp);
     if (!committed.has_value()) committed = tracker_.FirstTracked(tp);

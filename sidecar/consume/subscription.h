@@ -19,6 +19,7 @@
 #include "absl/types/span.h"
 #include "broker/consumer.h"
 #include "broker/offset_tracker.h"
+#include "broker/producer.h"
 #include "sidecar/common/clock.h"
 #include "sidecar/common/metrics.h"
 #include "sidecar/consume/consumer_stream.h"
@@ -57,6 +58,11 @@ struct SubscriptionStats {
   // Per assigned partition: records between the last committed offset and the log end
   // (librdkafka's last seen high watermark), where both are known.
   std::vector<std::pair<broker::TopicPartition, int64_t>> lag;
+  // Nacked records waiting for their retry; records given up on whose dead-letter write is
+  // under way; records written to the dead-letter topic since the subscription started.
+  size_t waiting_retry = 0;
+  size_t dead_lettering = 0;
+  size_t dead_lettered = 0;
 };
 
 struct SubscriptionOptions {
@@ -88,6 +94,9 @@ struct SubscriptionOptions {
   absl::Duration linger = absl::Seconds(5);
   // How long leaving the group (final commit included) may take.
   absl::Duration close_timeout = absl::Seconds(5);
+  // A failed dead-letter write is tried again after this, doubling up to the max.
+  absl::Duration dead_letter_retry = absl::Milliseconds(200);
+  absl::Duration max_dead_letter_retry = absl::Seconds(10);
 };
 
 // One Kafka consumer-group membership for (group, topics), shared by the app's streams that
@@ -98,6 +107,11 @@ struct SubscriptionOptions {
 //
 // Ordering and handoffs between streams: see Dispatcher.
 //
+// Nacked records follow the delivery policy (options.dispatch.policy): a retry waits for its
+// backoff, and a record given up on is written to the dead-letter topic through
+// `dead_letters` (idempotent, acks=all) and counts as acked only once Kafka has it; a failed
+// write is retried with backoff, never skipped.
+//
 // Threads: Attach, Detach, Ack, Nack and Close may be called from any thread; the consumer
 // is used only by the poll thread (others only Wake it). One mutex guards the state. Batches
 // are made under it and handed to the streams after it is released, by one thread at a time
@@ -105,8 +119,10 @@ struct SubscriptionOptions {
 // End is called with it held (see ConsumerStream).
 class Subscription final : private broker::RebalanceListener {
  public:
+  // `dead_letters` (which must outlive the subscription's writes, not the subscription) may be
+  // null when the policy has no dead-letter topic.
   Subscription(SubscriptionOptions options, std::unique_ptr<broker::GroupConsumer> consumer,
-               Clock& clock, ConsumeMetrics& metrics);
+               broker::Producer* dead_letters, Clock& clock, ConsumeMetrics& metrics);
   // Closes (as Close with no grace) if still open.
   ~Subscription() override;
 
@@ -121,9 +137,12 @@ class Subscription final : private broker::RebalanceListener {
   // calls it again once Detach returns. Unknown ids are ignored.
   void Detach(uint64_t stream_id);
 
-  // Acks or nacks by delivery id. Unknown and stale ids are ignored and counted.
+  // Acks or nacks by delivery id. Unknown and stale ids are ignored and counted. A nack with
+  // `dead_letter` gives the records up at once (with a dead-letter topic); `reason` goes into
+  // the dead-letter records' headers.
   void Ack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids);
-  void Nack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids);
+  void Nack(uint64_t stream_id, absl::Span<const uint64_t> delivery_ids, bool dead_letter = false,
+            const std::string& reason = "");
 
   // Stops sending records (what is in flight may still be acked).
   void BeginDrain();
@@ -145,6 +164,9 @@ class Subscription final : private broker::RebalanceListener {
   const SubscriptionOptions& options() const { return options_; }
   SubscriptionStats Stats() const;
 
+  // False once it is leaving its group (Attach refuses from then on).
+  bool accepting() const;
+
   // True once the subscription has ended its membership and released its consumer (after
   // Close, a permanent Kafka error, or the linger after its last stream).
   bool closed() const;
@@ -159,7 +181,21 @@ class Subscription final : private broker::RebalanceListener {
     std::vector<broker::TopicPartition> watermarks;
     // Ask Kafka for metadata, waiting up to this long (zero: no check).
     absl::Duration check_reachable;
+    // Dead-letter writes to try again.
+    std::vector<std::pair<uint64_t, DeadLetterRecord>> dead_letters;
     bool stop = false;
+  };
+
+  // Delivery reports of dead-letter writes reach the subscription through this; the producer
+  // may report after the subscription is gone, which the destructor tells it.
+  struct Inbox {
+    absl::Mutex mu;
+    Subscription* subscription ABSL_GUARDED_BY(mu) = nullptr;
+  };
+  // A dead-letter write that failed, waiting to be tried again.
+  struct FailedWrite {
+    absl::Time due;
+    int failures = 0;
   };
 
   void OnAssigned(const std::vector<broker::TopicPartition>& partitions) override;
@@ -169,6 +205,12 @@ class Subscription final : private broker::RebalanceListener {
   Plan Step(std::vector<broker::Message>& polled, const absl::Status& status, size_t prefetched)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCommitted(const absl::Status& status, const std::vector<broker::PartitionOffset>& offsets);
+
+  // The dead-letter record for held record `ticket`, or nullopt once it was dropped.
+  std::optional<DeadLetterRecord> DeadLetterFor(uint64_t ticket) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands a dead-letter record to the producer. Without mu_: the report may come inline.
+  void WriteDeadLetter(uint64_t ticket, const DeadLetterRecord& record) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnDeadLetterWritten(uint64_t ticket, const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Removes a stream (its records go to the others) and keeps the gauges right. Waits while
   // a batch is being handed to it. `gone_at` is when it was judged gone: the linger starts then.
@@ -189,6 +231,8 @@ class Subscription final : private broker::RebalanceListener {
   const std::string log_group_;  // the group as it goes into logs and messages: PrintableName
   // Used by the poll thread only, which destroys it after leaving the group.
   std::unique_ptr<broker::GroupConsumer> consumer_;
+  broker::Producer* const dead_letters_;
+  const std::shared_ptr<Inbox> inbox_;
   Clock& clock_;
   ConsumeMetrics& metrics_;
   absl::Mutex join_mu_;  // Join may be called from several threads
@@ -221,6 +265,10 @@ class Subscription final : private broker::RebalanceListener {
       broker::GroupConsumer::Departure::kLeave;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
+  // Dead-letter writes: the nack's reason per held record, and those waiting to be tried again.
+  absl::flat_hash_map<uint64_t, std::string> dead_letter_reasons_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, FailedWrite> failed_writes_ ABSL_GUARDED_BY(mu_);
+  size_t dead_lettered_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace kafka_sidecar::sidecar

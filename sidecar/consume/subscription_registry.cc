@@ -11,11 +11,14 @@
 namespace kafka_sidecar::sidecar {
 
 SubscriptionRegistry::SubscriptionRegistry(SubscriptionOptions defaults, size_t max_subscriptions,
-                                           ConsumerFactory factory, broker::TopicCreator* topics,
-                                           Clock& clock, ConsumeMetrics& metrics)
+                                           ConsumerFactory factory,
+                                           broker::Producer* dead_letters,
+                                           broker::TopicCreator* topics, Clock& clock,
+                                           ConsumeMetrics& metrics)
     : defaults_(std::move(defaults)),
       max_subscriptions_(max_subscriptions),
       factory_(std::move(factory)),
+      dead_letters_(dead_letters),
       topics_(topics),
       clock_(clock),
       metrics_(metrics) {}
@@ -26,9 +29,42 @@ SubscriptionRegistry::~SubscriptionRegistry() {
 
 uint64_t SubscriptionRegistry::NextStreamId() { return next_stream_id_++; }
 
+namespace {
+
+std::string DescribeRetry(const DeliveryPolicy& p) {
+  if (p.min_backoff <= absl::ZeroDuration()) return "none (at once)";
+  return absl::StrCat("min_backoff_ms=", absl::ToInt64Milliseconds(p.min_backoff),
+                      " max_backoff_ms=", absl::ToInt64Milliseconds(p.max_backoff));
+}
+
+std::string DescribeDeadLetter(const DeliveryPolicy& p) {
+  if (p.dead_letter_topic.empty()) return "none";
+  return absl::StrCat("topic '", PrintableName(p.dead_letter_topic),
+                      "' max_delivery_attempts=", p.max_delivery_attempts);
+}
+
+// FAILED_PRECONDITION naming the field where `asked` differs from what `subscription` runs
+// with.
+absl::Status PolicyMismatch(const Subscription& subscription, const DeliveryPolicy& asked) {
+  const DeliveryPolicy& running = subscription.options().dispatch.policy;
+  const bool retry = running.min_backoff != asked.min_backoff ||
+                     running.max_backoff != asked.max_backoff;
+  const std::string field = retry ? "subscribe.retry_policy" : "subscribe.dead_letter_policy";
+  const std::string has = retry ? DescribeRetry(running) : DescribeDeadLetter(running);
+  const std::string wants = retry ? DescribeRetry(asked) : DescribeDeadLetter(asked);
+  return absl::FailedPreconditionError(absl::StrCat(
+      field, ": the subscription of group '", PrintableName(subscription.options().group),
+      "' to ", absl::StrJoin(subscription.options().topics, ","), " runs with ", has,
+      ", which every stream of it shares; this stream asks for ", wants,
+      ". Ask for the same policies, or subscribe with another group"));
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
-    const std::string& group, const std::vector<std::string>& topics, uint64_t stream_id,
-    ConsumerStream* stream, uint32_t max_in_flight) {
+    const std::string& group, const std::vector<std::string>& topics,
+    const DeliveryPolicy& policy, uint64_t stream_id, ConsumerStream* stream,
+    uint32_t max_in_flight) {
   std::vector<std::string> sorted = topics;
   std::sort(sorted.begin(), sorted.end());
   sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
@@ -40,8 +76,12 @@ absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
   if (closing_) return absl::UnavailableError("the sidecar is shutting down");
   reaped = TakeClosed();
   auto it = subscriptions_.find(key);
-  if (it != subscriptions_.end() && it->second->Attach(stream_id, stream, max_in_flight)) {
-    return it->second;
+  if (it != subscriptions_.end()) {
+    if (it->second->options().dispatch.policy == policy) {
+      if (it->second->Attach(stream_id, stream, max_in_flight)) return it->second;
+    } else if (it->second->accepting()) {
+      return PolicyMismatch(*it->second, policy);
+    }
   }
   if (it != subscriptions_.end()) {
     // It is leaving the group right now (its poll thread finishes that); a new member takes
@@ -58,8 +98,13 @@ absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
         "groups, subscribe to a group and topics already in use, or raise the flag"));
   }
 
+  if (!policy.dead_letter_topic.empty() && dead_letters_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "subscribe.dead_letter_policy: this sidecar has no producer to write dead letters with");
+  }
   if (topics_ != nullptr) {
     for (const std::string& topic : sorted) topics_->EnsureTopic(topic);
+    if (!policy.dead_letter_topic.empty()) topics_->EnsureTopic(policy.dead_letter_topic);
   }
   // Member indexes of this group in use: by other topic sets, and by memberships still
   // leaving (a static member id must not be taken over while its owner still holds it).
@@ -78,8 +123,9 @@ absl::StatusOr<std::shared_ptr<Subscription>> SubscriptionRegistry::Attach(
   options.group = group;
   options.topics = sorted;
   options.member = member;
-  auto subscription =
-      std::make_shared<Subscription>(std::move(options), *std::move(consumer), clock_, metrics_);
+  options.dispatch.policy = policy;
+  auto subscription = std::make_shared<Subscription>(std::move(options), *std::move(consumer),
+                                                     dead_letters_, clock_, metrics_);
   if (absl::Status started = subscription->Start(); !started.ok()) return started;
   subscriptions_.emplace(key, subscription);
   if (!subscription->Attach(stream_id, stream, max_in_flight)) {

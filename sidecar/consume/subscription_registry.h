@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "broker/consumer.h"
+#include "broker/producer.h"
 #include "broker/topic_creator.h"
 #include "sidecar/common/clock.h"
 #include "sidecar/common/metrics.h"
@@ -30,20 +31,25 @@ using ConsumerFactory = std::function<absl::StatusOr<std::unique_ptr<broker::Gro
 // its linger without streams. Thread-safe.
 class SubscriptionRegistry {
  public:
-  // `defaults` gives every option but group and topics. At most `max_subscriptions` are held
-  // at once, counting those still leaving their groups. `topics` may be null; when set, each
-  // subscribed topic is ensured through it first (the embedded cluster).
+  // `defaults` gives every option but group, topics and the delivery policy. At most
+  // `max_subscriptions` are held at once, counting those still leaving their groups.
+  // `dead_letters` writes dead-letter records (null: no policy may name a dead-letter topic).
+  // `topics` may be null; when set, each subscribed topic (and dead-letter topic) is ensured
+  // through it first (the embedded cluster).
   SubscriptionRegistry(SubscriptionOptions defaults, size_t max_subscriptions,
-                       ConsumerFactory factory, broker::TopicCreator* topics, Clock& clock,
-                       ConsumeMetrics& metrics);
+                       ConsumerFactory factory, broker::Producer* dead_letters,
+                       broker::TopicCreator* topics, Clock& clock, ConsumeMetrics& metrics);
   // Closes every subscription at once (no grace).
   ~SubscriptionRegistry();
 
-  // Attaches `stream` to the subscription for (group, topics), creating it when needed.
-  // UNAVAILABLE once closing; RESOURCE_EXHAUSTED when a new one is needed and
-  // max_subscriptions are held; otherwise the consumer's error when it cannot be made.
+  // Attaches `stream` to the subscription for (group, topics), creating it with `policy` when
+  // needed. UNAVAILABLE once closing; FAILED_PRECONDITION, naming the request's field, when
+  // the subscription runs with another policy (every stream of it shares one);
+  // RESOURCE_EXHAUSTED when a new one is needed and max_subscriptions are held; otherwise the
+  // consumer's error when it cannot be made.
   absl::StatusOr<std::shared_ptr<Subscription>> Attach(const std::string& group,
                                                        const std::vector<std::string>& topics,
+                                                       const DeliveryPolicy& policy,
                                                        uint64_t stream_id, ConsumerStream* stream,
                                                        uint32_t max_in_flight);
 
@@ -74,6 +80,7 @@ class SubscriptionRegistry {
   const SubscriptionOptions defaults_;
   const size_t max_subscriptions_;
   const ConsumerFactory factory_;
+  broker::Producer* const dead_letters_;
   broker::TopicCreator* const topics_;
   Clock& clock_;
   ConsumeMetrics& metrics_;

@@ -42,13 +42,13 @@ class SubscriptionRegistryTest : public ::testing::Test {
           return absl::StatusOr<std::unique_ptr<broker::GroupConsumer>>(
               groups_[name].NewConsumer());
         },
-        nullptr, clock_, metrics_);
+        nullptr, nullptr, clock_, metrics_);
   }
 
   // Attaches a new stream; the subscription's status.
   absl::Status Attach(SubscriptionRegistry& registry, const std::string& group,
                       const std::vector<std::string>& topics, uint64_t stream_id) {
-    return registry.Attach(group, topics, stream_id, &stream_, 10).status();
+    return registry.Attach(group, topics, DeliveryPolicy{}, stream_id, &stream_, 10).status();
   }
 
   // Kafka as each member sees it, by "group/member"; they outlive the registry's consumers.
@@ -62,9 +62,10 @@ class SubscriptionRegistryTest : public ::testing::Test {
 TEST_F(SubscriptionRegistryTest, StreamsOfOneGroupAndTopicSetShareOneSubscription) {
   auto registry = NewRegistry(10);
   absl::StatusOr<std::shared_ptr<Subscription>> a =
-      registry->Attach("readers", {"orders", "refunds"}, 1, &stream_, 10);
+      registry->Attach("readers", {"orders", "refunds"}, DeliveryPolicy{}, 1, &stream_, 10);
   absl::StatusOr<std::shared_ptr<Subscription>> b =
-      registry->Attach("readers", {"refunds", "orders", "orders"}, 2, &stream_, 10);
+      registry->Attach("readers", {"refunds", "orders", "orders"}, DeliveryPolicy{}, 2,
+                       &stream_, 10);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->get(), b->get());
   // Another topic set of the group is another member (its own static id index).
@@ -73,6 +74,32 @@ TEST_F(SubscriptionRegistryTest, StreamsOfOneGroupAndTopicSetShareOneSubscriptio
   EXPECT_EQ(registry->open_subscriptions(), 2u);
   EXPECT_EQ(groups_["readers/0"].subscribed_topics(),
             (std::vector<std::string>{"orders", "refunds"}));
+}
+
+TEST_F(SubscriptionRegistryTest, AStreamAskingForOtherPoliciesThanItsSubscriptionIsRefused) {
+  auto registry = NewRegistry(10);
+  DeliveryPolicy retry;
+  retry.min_backoff = absl::Milliseconds(300);
+  retry.max_backoff = absl::Seconds(5);
+  ASSERT_TRUE(registry->Attach("readers", {"orders"}, retry, 1, &stream_, 10).ok());
+  ASSERT_TRUE(registry->Attach("readers", {"orders"}, retry, 2, &stream_, 10).ok());
+
+  absl::Status other = registry->Attach("readers", {"orders"}, DeliveryPolicy{}, 3, &stream_, 10)
+                           .status();
+  EXPECT_EQ(other.code(), absl::StatusCode::kFailedPrecondition) << other;
+  EXPECT_THAT(other.message(), HasSubstr("subscribe.retry_policy"));
+  EXPECT_THAT(other.message(), HasSubstr("min_backoff_ms=300 max_backoff_ms=5000"));
+
+  DeliveryPolicy dead = retry;
+  dead.dead_letter_topic = "orders.dlq";
+  other = registry->Attach("readers", {"orders"}, dead, 4, &stream_, 10).status();
+  EXPECT_EQ(other.code(), absl::StatusCode::kFailedPrecondition) << other;
+  EXPECT_THAT(other.message(), HasSubstr("subscribe.dead_letter_policy"));
+  // Another group is another subscription, with its own policies (this registry has no
+  // producer to write dead letters with).
+  EXPECT_EQ(registry->Attach("others", {"orders"}, dead, 5, &stream_, 10).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(registry->Attach("others", {"orders"}, DeliveryPolicy{}, 6, &stream_, 10).ok());
 }
 
 TEST_F(SubscriptionRegistryTest, AStreamThatNeedsOneMoreThanMaxSubscriptionsIsResourceExhausted) {
@@ -88,7 +115,7 @@ TEST_F(SubscriptionRegistryTest, AStreamThatNeedsOneMoreThanMaxSubscriptionsIsRe
   EXPECT_EQ(groups_.count("c/0"), 0u);  // no consumer was made for it
 
   // b's only stream leaves: b leaves its group (no linger), and makes room.
-  auto b = registry->Attach("b", {"orders"}, 5, &stream_, 10);
+  auto b = registry->Attach("b", {"orders"}, DeliveryPolicy{}, 5, &stream_, 10);
   ASSERT_TRUE(b.ok());
   (*b)->Detach(2);
   (*b)->Detach(5);

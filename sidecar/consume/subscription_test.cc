@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "testing/fake_group.h"
+#include "testing/fake_producer.h"
 #include "testing/simulated_clock.h"
 
 namespace kafka_sidecar::sidecar {
@@ -27,6 +29,7 @@ namespace {
 using broker::Message;
 using broker::TopicPartition;
 using ::kafka_sidecar::testing::FakeGroup;
+using ::kafka_sidecar::testing::FakeProducer;
 using ::kafka_sidecar::testing::SimulatedClock;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -117,7 +120,7 @@ class SubscriptionTest : public ::testing::Test {
 
   void Start() {
     subscription_ =
-        std::make_unique<Subscription>(options_, group_.NewConsumer(), clock_, metrics_);
+        std::make_unique<Subscription>(options_, group_.NewConsumer(), &dead_letters_, clock_, metrics_);
     ASSERT_TRUE(subscription_->Start().ok());
   }
 
@@ -132,6 +135,7 @@ class SubscriptionTest : public ::testing::Test {
 
   SubscriptionOptions options_;
   FakeGroup group_;
+  FakeProducer dead_letters_;
   SimulatedClock clock_;
   ConsumeMetrics metrics_;
   std::deque<FakeStream> streams_;
@@ -367,6 +371,73 @@ TEST_F(SubscriptionTest, AFatalErrorEndsTheStreamsAsItIsAndCountsNoMismatch) {
 
   EXPECT_EQ(stream.ended(), fenced);
   EXPECT_EQ(metrics_.group_protocol_mismatches.load(), 0);
+}
+
+TEST_F(SubscriptionTest, AGivenUpRecordIsCommittedOnlyOnceItsDeadLetterIsWrittenRetryingFailures) {
+  options_.dispatch.policy.min_backoff = absl::Milliseconds(300);
+  options_.dispatch.policy.max_backoff = absl::Seconds(10);
+  options_.dispatch.policy.dead_letter_topic = "orders.dlq";
+  options_.dispatch.policy.max_delivery_attempts = 2;
+  Start();
+  FakeStream& stream = NewStream();
+  ASSERT_TRUE(subscription_->Attach(1, &stream, 100));
+  group_.Assign({kP0});
+  group_.Fetch(Records(kP0, 0, 3));
+  std::vector<FakeStream::Received> received = stream.AwaitReceived(3);
+  ASSERT_EQ(received.size(), 3u);
+  subscription_->Ack(1, {received[1].delivery_id, received[2].delivery_id});
+  subscription_->Nack(1, {received[0].delivery_id});
+  EXPECT_EQ(metrics_.records_retried.load(), 1);
+  EXPECT_EQ(subscription_->Stats().waiting_retry, 1u);
+
+  // The second delivery comes after the backoff, not before.
+  Advance(absl::Milliseconds(299));
+  EXPECT_EQ(stream.received().size(), 3u);
+  Advance(absl::Milliseconds(1));
+  received = stream.AwaitReceived(4);
+  ASSERT_EQ(received.size(), 4u);
+  EXPECT_EQ(received[3].offset, 0);
+
+  // Nacked on its last attempt: written to the dead-letter topic, with the app's reason.
+  subscription_->Nack(1, {received[3].delivery_id}, /*dead_letter=*/false, "unparseable");
+  ASSERT_EQ(dead_letters_.records().size(), 1u);
+  const FakeProducer::Record written = dead_letters_.records()[0];
+  EXPECT_EQ(written.topic, "orders.dlq");
+  EXPECT_EQ(written.key, std::optional<std::string>("key-0"));
+  EXPECT_EQ(written.value, "value");
+  std::map<std::string, std::string> headers;
+  for (const broker::Header& h : written.headers) headers[h.key] = h.value;
+  EXPECT_EQ(headers["dlq.original.offset"], "0");
+  EXPECT_EQ(headers["dlq.delivery.attempts"], "2");
+  EXPECT_EQ(headers["dlq.group"], "orders-readers");
+  EXPECT_EQ(headers["dlq.reason"], "unparseable");
+  EXPECT_EQ(subscription_->Stats().dead_lettering, 1u);
+
+  // Until Kafka has the dead letter, the commit does not pass the record.
+  Advance(absl::Seconds(1));
+  ASSERT_TRUE(group_.Cycle());
+  EXPECT_LT(group_.committed()[kP0], 1);
+  // A failed write is tried again after its backoff, and still nothing passes it.
+  dead_letters_.Answer(0, absl::UnavailableError("brokers down"));
+  EXPECT_EQ(metrics_.dead_letter_write_failures.load(), 1);
+  Advance(absl::Milliseconds(199));
+  EXPECT_EQ(dead_letters_.records().size(), 1u);
+  Advance(absl::Milliseconds(1));
+  ASSERT_EQ(dead_letters_.records().size(), 2u);
+  EXPECT_EQ(dead_letters_.records()[1].value, "value");
+  Advance(absl::Seconds(1));
+  ASSERT_TRUE(group_.Cycle());
+  EXPECT_LT(group_.committed()[kP0], 1);
+
+  dead_letters_.Answer(1, absl::OkStatus());
+  EXPECT_EQ(metrics_.records_dead_lettered.load(), 1);
+  Advance(absl::Seconds(1));
+  ASSERT_TRUE(group_.Cycle());
+  EXPECT_THAT(group_.committed(), ElementsAre(Pair(kP0, 3)));
+  const SubscriptionStats stats = subscription_->Stats();
+  EXPECT_EQ(stats.dead_lettered, 1u);
+  EXPECT_EQ(stats.dead_lettering, 0u);
+  EXPECT_EQ(stats.waiting_retry, 0u);
 }
 
 }  // namespace

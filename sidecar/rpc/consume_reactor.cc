@@ -12,6 +12,48 @@ namespace kafka_sidecar::sidecar {
 using kafka_sidecar::v1::ConsumeRequest;
 using kafka_sidecar::v1::ConsumeResponse;
 
+namespace {
+
+// The subscription's delivery policy as `subscribe` asks for it; INVALID_ARGUMENT naming the
+// field when a policy is incomplete or contradicts itself.
+absl::StatusOr<DeliveryPolicy> ToDeliveryPolicy(const kafka_sidecar::v1::Subscribe& subscribe) {
+  DeliveryPolicy policy;
+  if (subscribe.has_retry_policy()) {
+    const kafka_sidecar::v1::RetryPolicy& retry = subscribe.retry_policy();
+    if (retry.max_backoff_ms() != 0 && retry.max_backoff_ms() < retry.min_backoff_ms()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "subscribe.retry_policy.max_backoff_ms: ", retry.max_backoff_ms(),
+          " is below min_backoff_ms ", retry.min_backoff_ms(), " (0 means min_backoff_ms)"));
+    }
+    policy.min_backoff = absl::Milliseconds(retry.min_backoff_ms());
+    policy.max_backoff = absl::Milliseconds(
+        retry.max_backoff_ms() == 0 ? retry.min_backoff_ms() : retry.max_backoff_ms());
+  }
+  if (subscribe.has_dead_letter_policy()) {
+    const kafka_sidecar::v1::DeadLetterPolicy& dead = subscribe.dead_letter_policy();
+    if (dead.topic().empty()) {
+      return absl::InvalidArgumentError(
+          "subscribe.dead_letter_policy.topic: name the topic that records given up on go to");
+    }
+    if (absl::Status valid = ValidateTopicName(dead.topic(), "subscribe.dead_letter_policy.topic");
+        !valid.ok()) {
+      return valid;
+    }
+    for (const std::string& topic : subscribe.topics()) {
+      if (topic == dead.topic()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "subscribe.dead_letter_policy.topic: '", PrintableName(topic),
+            "' is also subscribed to: its dead letters would come back as records"));
+      }
+    }
+    policy.dead_letter_topic = dead.topic();
+    policy.max_delivery_attempts = dead.max_delivery_attempts();
+  }
+  return policy;
+}
+
+}  // namespace
+
 ConsumeReactor::ConsumeReactor(SubscriptionRegistry& registry, uint32_t max_in_flight_cap)
     : registry_(registry),
       max_in_flight_cap_(max_in_flight_cap),
@@ -81,7 +123,8 @@ absl::Status ConsumeReactor::Handle(const ConsumeRequest& request) {
       if (request.has_ack()) {
         subscription_->Ack(stream_id_, request.ack().delivery_ids());
       } else {
-        subscription_->Nack(stream_id_, request.nack().delivery_ids());
+        subscription_->Nack(stream_id_, request.nack().delivery_ids(),
+                            request.nack().dead_letter(), request.nack().reason());
       }
       return absl::OkStatus();
     case ConsumeRequest::REQUEST_NOT_SET:
@@ -108,6 +151,8 @@ absl::Status ConsumeReactor::Subscribe(const kafka_sidecar::v1::Subscribe& subsc
     }
     topics.push_back(subscribe.topics(i));
   }
+  absl::StatusOr<DeliveryPolicy> policy = ToDeliveryPolicy(subscribe);
+  if (!policy.ok()) return policy.status();
   uint32_t max_in_flight = subscribe.max_in_flight();
   if (max_in_flight == 0 || max_in_flight > max_in_flight_cap_) max_in_flight = max_in_flight_cap_;
   {
@@ -118,7 +163,7 @@ absl::Status ConsumeReactor::Subscribe(const kafka_sidecar::v1::Subscribe& subsc
     outbox_.push_back(std::move(subscribed));
   }
   absl::StatusOr<std::shared_ptr<Subscription>> subscription =
-      registry_.Attach(subscribe.group(), topics, stream_id_, this, max_in_flight);
+      registry_.Attach(subscribe.group(), topics, *policy, stream_id_, this, max_in_flight);
   if (!subscription.ok()) return subscription.status();
   subscription_ = *std::move(subscription);
   return absl::OkStatus();

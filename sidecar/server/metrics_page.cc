@@ -105,6 +105,15 @@ std::string RenderMetrics(const MetricsSnapshot& m) {
   page.Single("records_acked_total", "counter", "Records the apps acked.", c.records_acked.load());
   page.Single("records_nacked_total", "counter", "Records the apps nacked.",
               c.records_nacked.load());
+  page.Single("records_retried_total", "counter",
+              "Nacked records to be sent again, after the retry policy's backoff.",
+              c.records_retried.load());
+  page.Single("records_dead_lettered_total", "counter",
+              "Records written to a dead-letter topic (their offsets then count as acked).",
+              c.records_dead_lettered.load());
+  page.Single("dead_letter_write_failures_total", "counter",
+              "Dead-letter writes that failed; each is tried again, its offset not committed.",
+              c.dead_letter_write_failures.load());
   page.Single("unknown_acks_total", "counter",
               "Acks and nacks of unknown or stale delivery ids (ignored).",
               c.unknown_acks.load());
@@ -149,6 +158,14 @@ std::string RenderMetrics(const MetricsSnapshot& m) {
             &SubscriptionStats::assigned_partitions);
   per_group("paused_partitions", "Partitions paused because too much waits.",
             &SubscriptionStats::paused_partitions);
+  per_group("waiting_retry_records", "Nacked records waiting for their retry backoff.",
+            &SubscriptionStats::waiting_retry);
+  per_group("dead_lettering_records",
+            "Records given up on whose dead-letter write is under way or to be tried again.",
+            &SubscriptionStats::dead_lettering);
+  per_group("dead_lettered_records",
+            "Records this subscription wrote to its dead-letter topic since it started.",
+            &SubscriptionStats::dead_lettered);
   page.Family("consumer_lag", "gauge",
               "Records between the group's committed offset and the log end, per partition.");
   for (const SubscriptionStats& s : m.subscriptions) {

@@ -36,7 +36,8 @@ SidecarServer::SidecarServer(const SidecarConfig& config, Deps deps)
       producer_(deps.producer, produce_metrics_),
       health_(producer_, config.health_check_interval),
       subscriptions_(SubscriptionDefaults(config), static_cast<size_t>(config.max_subscriptions),
-                     std::move(deps.consumers), deps.topics, deps.clock, consume_metrics_),
+                     std::move(deps.consumers), &deps.producer, deps.topics, deps.clock,
+                     consume_metrics_),
       service_(producer_, config.max_pending_produces, produce_metrics_, subscriptions_,
                static_cast<uint32_t>(config.max_in_flight_per_stream)) {}
 
