@@ -15,10 +15,16 @@ bool ConsumeClient::Send(const ConsumeRequest& request) { return stream_->Write(
 
 bool ConsumeClient::Subscribe(const std::string& group, const std::vector<std::string>& topics,
                               uint32_t max_in_flight) {
+  kafka_sidecar::v1::Subscribe subscribe;
+  subscribe.set_group(group);
+  for (const std::string& topic : topics) subscribe.add_topics(topic);
+  subscribe.set_max_in_flight(max_in_flight);
+  return Subscribe(subscribe);
+}
+
+bool ConsumeClient::Subscribe(const kafka_sidecar::v1::Subscribe& subscribe) {
   ConsumeRequest request;
-  request.mutable_subscribe()->set_group(group);
-  for (const std::string& topic : topics) request.mutable_subscribe()->add_topics(topic);
-  request.mutable_subscribe()->set_max_in_flight(max_in_flight);
+  *request.mutable_subscribe() = subscribe;
   if (!stream_->Write(request)) return false;
   ConsumeResponse response;
   if (!stream_->Read(&response) || !response.has_subscribed()) return false;
@@ -55,9 +61,12 @@ bool ConsumeClient::Ack(const std::vector<uint64_t>& delivery_ids) {
   return stream_->Write(request);
 }
 
-bool ConsumeClient::Nack(const std::vector<uint64_t>& delivery_ids) {
+bool ConsumeClient::Nack(const std::vector<uint64_t>& delivery_ids, bool dead_letter,
+                         const std::string& reason) {
   ConsumeRequest request;
   for (uint64_t id : delivery_ids) request.mutable_nack()->add_delivery_ids(id);
+  request.mutable_nack()->set_dead_letter(dead_letter);
+  request.mutable_nack()->set_reason(reason);
   return stream_->Write(request);
 }
 

@@ -26,6 +26,8 @@ class ConsumeClient {
   // Subscribes and waits for Subscribed; false when the stream ended instead.
   bool Subscribe(const std::string& group, const std::vector<std::string>& topics,
                  uint32_t max_in_flight = 0);
+  // The same with the whole Subscribe message (policies, ...).
+  bool Subscribe(const kafka_sidecar::v1::Subscribe& subscribe);
   const std::string& stream_id() const { return stream_id_; }
 
   // The next batch of records; nullopt when the stream ended (see Finish).
@@ -35,7 +37,8 @@ class ConsumeClient {
   std::vector<kafka_sidecar::v1::Record> Receive(size_t count, bool ack);
 
   bool Ack(const std::vector<uint64_t>& delivery_ids);
-  bool Nack(const std::vector<uint64_t>& delivery_ids);
+  bool Nack(const std::vector<uint64_t>& delivery_ids, bool dead_letter = false,
+            const std::string& reason = "");
 
   // Half-closes: the server then ends the stream.
   void CloseWrites();

@@ -28,6 +28,11 @@ struct DeliveryPolicy {
   // How long a record nacked on delivery `attempt` (1 the first time) waits before it is sent
   // again.
   absl::Duration Backoff(uint32_t attempt) const;
+  // Whether a nacked record holds back the later records of its key until it is acked or given
+  // up on: with a backoff or a dead-letter topic.
+  bool HoldsKey() const {
+    return min_backoff > absl::ZeroDuration() || !dead_letter_topic.empty();
+  }
   // Whether a record nacked on delivery `attempt` goes to the dead-letter topic, the app having
   // asked for that (`dead_letter`) or not.
   bool GivesUp(uint32_t attempt, bool dead_letter) const;

@@ -291,6 +291,7 @@ void Dispatcher::RemoveStream(uint64_t id) {
     auto [route, created] = routes_.try_emplace(route_id);
     if (created) route->second.stream = id;  // not expected: a route in flight is known
     if (route->second.in_flight > 0) --route->second.in_flight;
+    if (pending.holds_route) route->second.retry_in_flight = false;
     route->second.queued.PushRedelivery(std::move(pending));
     owned.push_back(route_id);
   }
@@ -367,15 +368,23 @@ std::optional<PartitionOffset> Dispatcher::Ack(uint64_t stream, uint64_t deliver
   if (!pending.has_value()) return std::nullopt;
   streams_.at(stream).last_activity = now;
   if (options_.ordering != Ordering::kNone) {
-    auto route = routes_.find(pending->route);
-    if (route != routes_.end() && --route->second.in_flight == 0) {
-      // The route's last in-flight record is acked: it is unpinned. Without records waiting it
-      // is forgotten; otherwise they follow it to its ring owner, which may have changed.
-      if (route->second.queued.empty() && route->second.dead_lettering == 0) {
-        routes_.erase(route);
-      } else if (const uint64_t owner = ring_.Pick(pending->route);
-                 owner != route->second.stream) {
-        MoveRoute(pending->route, route->second, owner);
+    auto found = routes_.find(pending->route);
+    if (found != routes_.end()) {
+      Route& route = found->second;
+      // The record that held the route is done: its later records go on.
+      const bool relist = pending->holds_route && route.retry_in_flight;
+      if (relist) route.retry_in_flight = false;
+      if (--route.in_flight == 0) {
+        // The route's last in-flight record is acked: it is unpinned. Without records waiting
+        // it is forgotten; otherwise they follow it to its ring owner, which may have changed.
+        const uint64_t owner = ring_.Pick(pending->route);
+        if (route.queued.empty() && route.dead_lettering == 0) {
+          routes_.erase(found);
+        } else if (owner != route.stream || relist) {
+          MoveRoute(pending->route, route, owner);
+        }
+      } else if (relist) {
+        MoveRoute(pending->route, route, route.stream);
       }
     }
   }
@@ -400,6 +409,7 @@ Dispatcher::NackOutcome Dispatcher::Nack(uint64_t stream, uint64_t delivery_id,
       route->seq = next_seq_++;
     }
     if (route->in_flight > 0) --route->in_flight;
+    if (pending->holds_route) route->retry_in_flight = false;
   }
 
   if (options_.policy.GivesUp(pending->attempt, dead_letter)) {
@@ -416,6 +426,7 @@ Dispatcher::NackOutcome Dispatcher::Nack(uint64_t stream, uint64_t delivery_id,
 
   const absl::Duration backoff = options_.policy.Backoff(pending->attempt);
   ++pending->attempt;
+  pending->holds_route = options_.policy.HoldsKey();
   if (route == nullptr) {
     if (backoff > absl::ZeroDuration()) {
       none_retries_.emplace(now + backoff, *std::move(pending));
@@ -485,6 +496,7 @@ size_t Dispatcher::DropPartitions(const absl::flat_hash_set<TopicPartition>& par
       RememberAttempt(it->second, it->second.attempt + 1);
       auto route = routes_.find(it->second.route);
       if (route != routes_.end() && route->second.in_flight > 0) --route->second.in_flight;
+      if (route != routes_.end() && it->second.holds_route) route->second.retry_in_flight = false;
       stream.in_flight.erase(it++);
       --in_flight_;
       ++count;
@@ -584,6 +596,11 @@ bool Dispatcher::FillBatch(uint64_t id, Stream& s, absl::Time now, std::deque<Ou
     if (route != nullptr) {
       ++route->in_flight;
       s.ready.pop_front();
+      if (pending.holds_route) {
+        // Out again: the route's later records wait until it is acked or given up on.
+        route->retry_in_flight = true;
+        route->seq = next_seq_++;
+      }
     }
     --buffered_;
     buffered_bytes_ -= pending.bytes;

@@ -44,11 +44,14 @@ enum class Ordering {
 // only its own routes. Moving a route costs only its own records: no operation scans a stream's
 // records, except dropping revoked partitions.
 //
-// Nacked records follow the DeliveryPolicy: one with a backoff waits for it in its route's
-// queue, ahead of the route's later records, and the route is parked meanwhile (none of its
-// records go out; other routes flow); one the policy gives up on is held for dead-lettering,
-// its route parked, until the caller reports it written (DeadLettered). A waiting record holds
-// no stream's in-flight slot and counts as buffered.
+// Nacked records follow the DeliveryPolicy. With a policy set (a backoff or a dead-letter
+// topic), a nacked record holds its route (kKey, kPartition) until it is acked or given up on:
+// it waits for its backoff in the route's queue, ahead of the route's later records, and the
+// route is parked meanwhile (none of its records go out; other routes flow), and so while it
+// is out again; one the policy gives up on is held for dead-lettering, its route parked, until
+// the caller reports it written (DeadLettered). A waiting record holds no stream's in-flight
+// slot and counts as buffered. Without a policy, a nacked record goes out again at once, ahead
+// of its route's later records, which follow it.
 class Dispatcher {
  public:
   struct Options {
@@ -131,6 +134,9 @@ class Dispatcher {
     uint32_t attempt = 1;
     uint32_t bytes = 0;  // RecordBytes
     uint64_t route = 0;
+    // Nacked under a delivery policy: until it is acked or given up on, its route sends nothing
+    // after it.
+    bool holds_route = false;
   };
 
   // Records waiting, oldest first: a vector with a moving head, one allocation while short,
@@ -167,7 +173,10 @@ class Dispatcher {
     // is due (`retry_at`) and none of its records is being dead-lettered.
     absl::Time retry_at = absl::InfinitePast();
     uint32_t dead_lettering = 0;
-    bool parked() const { return retry_at != absl::InfinitePast() || dead_lettering > 0; }
+    bool retry_in_flight = false;  // a record that holds the route is out again
+    bool parked() const {
+      return retry_at != absl::InfinitePast() || dead_lettering > 0 || retry_in_flight;
+    }
   };
   // A record held for dead-lettering, and its route (kKey, kPartition).
   struct Held {
