@@ -2,12 +2,15 @@
 //
 //   kafka_sidecar_cli [--target=127.0.0.1:50051] produce --topic=T [--batch=N] [KEY=]VALUE ...
 //   kafka_sidecar_cli [--target=...] consume --group=G --topic=T[,T2] [--max_records=N]
+//                     [--nack] [--dead_letter_topic=D [--max_delivery_attempts=N]]
+//                     [--min_backoff_ms=MS]
 //   kafka_sidecar_cli [--target=...] health
 //
 // produce sends the records over one ProduceStream (with --batch=N, over one
 // ProduceBatchStream, N records a message) and prints one line per record: its key, partition
-// and offset, or the error. consume subscribes, prints each record and acks it, until
-// --max_records have arrived or none came for --idle_ms.
+// and offset, or the error. consume subscribes, prints each record and acks it (or, with
+// --nack, nacks it: for trying retries and dead letters), until --max_records have arrived or
+// none came for --idle_ms.
 
 #include <gflags/gflags.h>
 #include <grpcpp/grpcpp.h>
@@ -35,7 +38,20 @@ DEFINE_int32(timeout_ms, 30000, "how long the whole command may take");
 DEFINE_string(group, "", "consume: the consumer group");
 DEFINE_int64(max_records, 0, "consume: stop after this many records (0: no limit)");
 DEFINE_int32(idle_ms, 5000, "consume: stop when no record came for this long");
-DEFINE_bool(ack, true, "consume: ack each record (false: nack it, for redelivery)");
+DEFINE_bool(nack, false,
+            "consume: nack each record instead of acking it (it comes again, or goes to the "
+            "dead-letter topic on its last attempt)");
+DEFINE_string(dead_letter_topic, "",
+              "consume: subscribe with a dead-letter policy writing to this topic");
+DEFINE_int32(max_delivery_attempts, 3,
+             "consume: with --dead_letter_topic, a record nacked on this attempt goes there (0: "
+             "only a nack asking for it, see --dead_letter)");
+DEFINE_bool(dead_letter, false,
+            "consume: with --nack, ask for each record to go to the dead-letter topic at once");
+DEFINE_int32(min_backoff_ms, 0,
+             "consume: subscribe with a retry policy: a nacked record comes again after this "
+             "long, doubling per nack up to --max_backoff_ms (0: at once)");
+DEFINE_int32(max_backoff_ms, 0, "consume: the retry backoff's cap (0: --min_backoff_ms)");
 
 namespace {
 
@@ -163,6 +179,21 @@ int Consume(const std::shared_ptr<grpc::Channel>& channel) {
   for (absl::string_view topic : absl::StrSplit(FLAGS_topic, ',', absl::SkipEmpty())) {
     subscribe.mutable_subscribe()->add_topics(std::string(topic));
   }
+  if (FLAGS_min_backoff_ms < 0 || FLAGS_max_backoff_ms < 0 || FLAGS_max_delivery_attempts < 0) {
+    std::cerr << "consume: --min_backoff_ms, --max_backoff_ms and --max_delivery_attempts "
+                 "cannot be negative\n";
+    return 2;
+  }
+  if (FLAGS_min_backoff_ms > 0 || FLAGS_max_backoff_ms > 0) {
+    auto* retry = subscribe.mutable_subscribe()->mutable_retry_policy();
+    retry->set_min_backoff_ms(static_cast<uint32_t>(FLAGS_min_backoff_ms));
+    retry->set_max_backoff_ms(static_cast<uint32_t>(FLAGS_max_backoff_ms));
+  }
+  if (!FLAGS_dead_letter_topic.empty()) {
+    auto* dead = subscribe.mutable_subscribe()->mutable_dead_letter_policy();
+    dead->set_topic(FLAGS_dead_letter_topic);
+    dead->set_max_delivery_attempts(static_cast<uint32_t>(FLAGS_max_delivery_attempts));
+  }
   if (!stream->Write(subscribe)) {
     std::cerr << "consume: " << stream->Finish().error_message() << "\n";
     return 1;
@@ -190,8 +221,12 @@ int Consume(const std::shared_ptr<grpc::Channel>& channel) {
       continue;
     }
     kafka_sidecar::v1::ConsumeRequest reply;
-    auto* ids = FLAGS_ack ? reply.mutable_ack()->mutable_delivery_ids()
-                          : reply.mutable_nack()->mutable_delivery_ids();
+    auto* ids = FLAGS_nack ? reply.mutable_nack()->mutable_delivery_ids()
+                           : reply.mutable_ack()->mutable_delivery_ids();
+    if (FLAGS_nack) {
+      reply.mutable_nack()->set_dead_letter(FLAGS_dead_letter);
+      reply.mutable_nack()->set_reason("nacked by kafka_sidecar_cli");
+    }
     for (const kafka_sidecar::v1::Record& record : response.records().records()) {
       std::cout << record.topic() << " partition=" << record.partition()
                 << " offset=" << record.offset()
@@ -245,6 +280,8 @@ int main(int argc, char** argv) {
       "talks to a running kafka-sidecar.\n"
       "  kafka_sidecar_cli [--target=HOST:PORT] produce --topic=T [--batch=N] [KEY=]VALUE ...\n"
       "  kafka_sidecar_cli [--target=HOST:PORT] consume --group=G --topic=T [--max_records=N]\n"
+      "                    [--nack] [--dead_letter_topic=D [--max_delivery_attempts=N]]\n"
+      "                    [--min_backoff_ms=MS]\n"
       "  kafka_sidecar_cli [--target=HOST:PORT] health");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc < 2) {

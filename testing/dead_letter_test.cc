@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "broker/embedded_cluster.h"
 #include "testing/consume_client.h"
+#include "testing/dead_letter_scenario.h"
 #include "testing/kafka_test_client.h"
 #include "testing/probes.h"
 #include "testing/sidecar_process.h"
@@ -28,25 +29,11 @@ namespace {
 using kafka_sidecar::v1::Record;
 using ::testing::HasSubstr;
 
-constexpr int kPartitions = 3;
 constexpr int kProduceApi = 0;                 // Kafka's API key
 constexpr int kTopicAuthorizationFailed = 29;  // Kafka's error code: a permanent refusal
 const std::vector<std::string> kFlags = {
     "--kafka_config=session.timeout.ms=6000,heartbeat.interval.ms=500,fetch.wait.max.ms=10",
     "--commit_interval_ms=200", "--shutdown_grace_ms=1000"};
-
-// The sidecar's /metrics value of `name` (a sample without labels), or -1.
-int64_t MetricValue(int port, const std::string& name) {
-  const auto [status, body] = HttpGet(port, "/metrics");
-  if (status != 200) return -1;
-  const std::string prefix = absl::StrCat("kafka_sidecar_", name, " ");
-  for (size_t at = body.find(prefix); at != std::string::npos; at = body.find(prefix, at + 1)) {
-    if (at == 0 || body[at - 1] == '\n') {
-      return std::stoll(body.substr(at + prefix.size()));
-    }
-  }
-  return -1;
-}
 
 class DeadLetterTest : public ::testing::Test {
  protected:
@@ -55,134 +42,40 @@ class DeadLetterTest : public ::testing::Test {
         broker::EmbeddedCluster::Create(3);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
-    ASSERT_TRUE(cluster_->CreateTopic("payments", kPartitions).ok());
-    ASSERT_TRUE(cluster_->CreateTopic("payments.dlq", 1).ok());
+    setup_.bootstrap = cluster_->bootstrap_servers();
+    ASSERT_TRUE(cluster_->CreateTopic(setup_.topic, setup_.partitions).ok());
+    ASSERT_TRUE(cluster_->CreateTopic(setup_.dead_letter_topic, 1).ok());
   }
-
-  const std::string& bootstrap() const { return cluster_->bootstrap_servers(); }
-
-  // Ten records: keys key-0 .. key-9 in turn.
-  void ProduceTen() { ASSERT_TRUE(ProduceDirect(bootstrap(), "payments", 10, 20).ok()); }
 
   std::unique_ptr<SidecarProcess> StartSidecar(const std::string& name) {
     absl::StatusOr<std::unique_ptr<SidecarProcess>> sidecar =
-        SidecarProcess::Start(bootstrap(), kFlags, name);
+        SidecarProcess::Start(setup_.bootstrap, kFlags, name);
     EXPECT_TRUE(sidecar.ok()) << sidecar.status();
     return sidecar.ok() ? *std::move(sidecar) : nullptr;
   }
 
-  static kafka_sidecar::v1::Subscribe Policies(uint32_t min_backoff_ms, uint32_t max_attempts) {
-    kafka_sidecar::v1::Subscribe subscribe;
-    subscribe.set_group("billing");
-    subscribe.add_topics("payments");
-    subscribe.mutable_retry_policy()->set_min_backoff_ms(min_backoff_ms);
-    subscribe.mutable_retry_policy()->set_max_backoff_ms(std::max<uint32_t>(min_backoff_ms, 10000));
-    subscribe.mutable_dead_letter_policy()->set_topic("payments.dlq");
-    subscribe.mutable_dead_letter_policy()->set_max_delivery_attempts(max_attempts);
-    return subscribe;
+  kafka_sidecar::v1::Subscribe Policies(uint32_t min_backoff_ms, uint32_t max_attempts) const {
+    return PoisonPolicies(setup_, min_backoff_ms, max_attempts);
   }
 
-  // The group's committed offsets once they equal the topic's ends (checked every 50 ms for
-  // up to 30 s); the last ones read otherwise.
-  std::vector<int64_t> AwaitCommittedToTheEnd() {
-    absl::StatusOr<std::vector<int64_t>> ends = EndOffsets(bootstrap(), "payments", kPartitions);
-    EXPECT_TRUE(ends.ok()) << ends.status();
-    std::vector<int64_t> committed;
-    WaitUntil(
-        [&] {
-          auto read = CommittedOffsets(bootstrap(), "billing", "payments", kPartitions);
-          if (read.ok()) committed = *read;
-          return ends.ok() && committed == *ends;
-        },
-        absl::Seconds(30), absl::Milliseconds(50));
-    return committed;
+  // The sidecar's /metrics value of `series`.
+  static int64_t Metric(const SidecarProcess& sidecar, const std::string& series) {
+    return MetricValue(HttpGet(sidecar.metrics_port(), "/metrics").second,
+                       "kafka_sidecar_" + series);
   }
 
   std::unique_ptr<broker::EmbeddedCluster> cluster_;
+  DeadLetterSetup setup_;
 };
 
-std::map<std::string, std::string> Headers(const ConsumedRecord& record) {
-  std::map<std::string, std::string> headers;
-  for (const auto& [key, value] : record.headers) headers[key] = value;
-  return headers;
-}
-
 TEST_F(DeadLetterTest, NackedRecordBacksOffThenGoesToTheDeadLetterTopicWhileOtherKeysFlow) {
-  ProduceTen();
   auto sidecar = StartSidecar("backoff");
   ASSERT_NE(sidecar, nullptr);
-  auto stub = sidecar->NewStub();
-  ConsumeClient client(*stub, absl::Seconds(90));
-  ASSERT_TRUE(client.Subscribe(Policies(/*min_backoff_ms=*/300, /*max_attempts=*/3)));
-
-  // key-0's first record is the poison: nacked every time. Everything else is acked. Ten more
-  // records (key-0 .. key-9 again) are produced right after its first nack.
-  std::optional<Record> poison;
-  std::vector<absl::Time> deliveries, nacks;  // of the poison
-  std::optional<absl::Time> later_key0;       // when key-0's next record arrived
-  std::vector<absl::Time> later_others;       // when the other keys' next records arrived
-  int first_wave = 0;
-  while (!later_key0.has_value() || later_others.size() < 9) {
-    std::optional<kafka_sidecar::v1::RecordBatch> batch = client.Next();
-    ASSERT_TRUE(batch.has_value()) << "the stream ended: " << client.AwaitEnd().error_message();
-    const absl::Time now = absl::Now();
-    std::vector<uint64_t> acks;
-    for (const Record& r : batch->records()) {
-      if (r.key() == "key-0" && (!poison.has_value() || r.offset() == poison->offset())) {
-        if (!poison.has_value()) poison = r;
-        EXPECT_EQ(r.delivery_attempt(), deliveries.size() + 1);
-        deliveries.push_back(now);
-        ASSERT_LE(deliveries.size(), 3u) << "delivered again after its last attempt";
-        ASSERT_TRUE(client.Nack({r.delivery_id()}, /*dead_letter=*/false, "bad amount"));
-        nacks.push_back(absl::Now());
-        if (nacks.size() == 1) ProduceTen();
-        continue;
-      }
-      acks.push_back(r.delivery_id());
-      if (!poison.has_value() || first_wave < 9) {
-        ++first_wave;
-      } else if (r.key() == "key-0") {
-        later_key0 = now;
-      } else {
-        later_others.push_back(now);
-      }
-    }
-    if (!acks.empty()) ASSERT_TRUE(client.Ack(acks));
-  }
-
-  ASSERT_EQ(deliveries.size(), 3u);
-  EXPECT_GE(deliveries[1] - nacks[0], absl::Milliseconds(300));
-  EXPECT_GE(deliveries[2] - nacks[1], absl::Milliseconds(600));
-  EXPECT_GT(*later_key0, nacks[2]) << "key-0's later record overtook the poison";
-  for (absl::Time t : later_others) {
-    EXPECT_LT(t, deliveries[2]) << "other keys waited for the poison's backoff";
-  }
-
-  absl::StatusOr<std::vector<ConsumedRecord>> dead =
-      ReadTopic(bootstrap(), "payments.dlq", 1, absl::Seconds(10));
-  ASSERT_TRUE(dead.ok()) << dead.status();
-  ASSERT_EQ(dead->size(), 1u);
-  EXPECT_EQ((*dead)[0].key, std::optional<std::string>("key-0"));
-  EXPECT_EQ((*dead)[0].value, poison->value());
-  const std::map<std::string, std::string> headers = Headers((*dead)[0]);
-  EXPECT_EQ(headers.at("dlq.original.topic"), "payments");
-  EXPECT_EQ(headers.at("dlq.original.partition"), absl::StrCat(poison->partition()));
-  EXPECT_EQ(headers.at("dlq.original.offset"), absl::StrCat(poison->offset()));
-  EXPECT_EQ(headers.at("dlq.original.timestamp_ms"), absl::StrCat(poison->timestamp_ms()));
-  EXPECT_EQ(headers.at("dlq.group"), "billing");
-  EXPECT_EQ(headers.at("dlq.delivery.attempts"), "3");
-  EXPECT_EQ(headers.at("dlq.reason"), "bad amount");
-
-  // Everything counts as done now, the poison included.
-  absl::StatusOr<std::vector<int64_t>> ends = EndOffsets(bootstrap(), "payments", kPartitions);
-  ASSERT_TRUE(ends.ok());
-  EXPECT_EQ(AwaitCommittedToTheEnd(), *ends);
-  EXPECT_EQ(MetricValue(sidecar->metrics_port(), "records_dead_lettered_total"), 1);
-  EXPECT_EQ(MetricValue(sidecar->metrics_port(), "records_retried_total"), 2);
+  ExpectBackoffThenDeadLetter(setup_, *sidecar);
 }
 
 TEST_F(DeadLetterTest, ANackAskingForTheDeadLetterTopicSendsTheRecordThereAtOnce) {
-  ProduceTen();
+  ProduceTen(setup_);
   auto sidecar = StartSidecar("at-once");
   ASSERT_NE(sidecar, nullptr);
   auto stub = sidecar->NewStub();
@@ -207,17 +100,15 @@ TEST_F(DeadLetterTest, ANackAskingForTheDeadLetterTopicSendsTheRecordThereAtOnce
     }
   }
   absl::StatusOr<std::vector<ConsumedRecord>> dead =
-      ReadTopic(bootstrap(), "payments.dlq", 1, absl::Seconds(10));
+      ReadTopic(setup_.bootstrap, setup_.dead_letter_topic, 1, absl::Seconds(10));
   ASSERT_TRUE(dead.ok()) << dead.status();
   EXPECT_EQ(Headers((*dead)[0]).at("dlq.delivery.attempts"), "1");
   EXPECT_EQ(Headers((*dead)[0]).at("dlq.reason"), "poison");
-  absl::StatusOr<std::vector<int64_t>> ends = EndOffsets(bootstrap(), "payments", kPartitions);
-  ASSERT_TRUE(ends.ok());
-  EXPECT_EQ(AwaitCommittedToTheEnd(), *ends);
+  ExpectCommittedToTheEnd(setup_);
 }
 
 TEST_F(DeadLetterTest, FailedDeadLetterWritesAreRetriedAndTheRecordIsNotCommittedMeanwhile) {
-  ProduceTen();
+  ProduceTen(setup_);
   auto sidecar = StartSidecar("failing");
   ASSERT_NE(sidecar, nullptr);
   auto stub = sidecar->NewStub();
@@ -243,39 +134,39 @@ TEST_F(DeadLetterTest, FailedDeadLetterWritesAreRetriedAndTheRecordIsNotCommitte
   }
   // While the writes fail, the other partitions are committed to their ends and the poison's
   // partition never past it.
-  absl::StatusOr<std::vector<int64_t>> ends = EndOffsets(bootstrap(), "payments", kPartitions);
+  absl::StatusOr<std::vector<int64_t>> ends = EndOffsets(setup_.bootstrap, setup_.topic, setup_.partitions);
   ASSERT_TRUE(ends.ok());
   const int p = poison->partition();
   bool others_done = false;
   std::vector<int64_t> committed;
   ASSERT_TRUE(WaitUntil(
       [&] {
-        auto read = CommittedOffsets(bootstrap(), "billing", "payments", kPartitions);
+        auto read =
+            CommittedOffsets(setup_.bootstrap, setup_.group, setup_.topic, setup_.partitions);
         if (!read.ok()) return false;
         committed = *read;
         EXPECT_LE(committed[p], poison->offset()) << "committed past a record not yet written";
         others_done = true;
-        for (int i = 0; i < kPartitions; ++i) {
+        for (int i = 0; i < setup_.partitions; ++i) {
           if (i != p && committed[i] != (*ends)[i]) others_done = false;
         }
-        return others_done && MetricValue(sidecar->metrics_port(),
-                                          "dead_letter_write_failures_total") >= 1;
+        return others_done && Metric(*sidecar, "dead_letter_write_failures_total") >= 1;
       },
       absl::Seconds(30), absl::Milliseconds(50)))
       << "the other partitions were not committed, or no write failed";
 
   // The writes go on until one succeeds: the poison is there once and committed past.
   absl::StatusOr<std::vector<ConsumedRecord>> dead =
-      ReadTopic(bootstrap(), "payments.dlq", 1, absl::Seconds(30));
+      ReadTopic(setup_.bootstrap, setup_.dead_letter_topic, 1, absl::Seconds(30));
   ASSERT_TRUE(dead.ok()) << dead.status();
   EXPECT_EQ(Headers((*dead)[0]).at("dlq.original.offset"), absl::StrCat(poison->offset()));
-  EXPECT_EQ(AwaitCommittedToTheEnd(), *ends);
-  EXPECT_GE(MetricValue(sidecar->metrics_port(), "dead_letter_write_failures_total"), 1);
-  EXPECT_EQ(MetricValue(sidecar->metrics_port(), "records_dead_lettered_total"), 1);
+  ExpectCommittedToTheEnd(setup_);
+  EXPECT_GE(Metric(*sidecar, "dead_letter_write_failures_total"), 1);
+  EXPECT_EQ(Metric(*sidecar, "records_dead_lettered_total"), 1);
 }
 
 TEST_F(DeadLetterTest, RecordsWaitingForARetryAreNotCommittedAtSigtermAndComeBackAfterARestart) {
-  ProduceTen();
+  ProduceTen(setup_);
   std::optional<Record> poison;
   {
     auto sidecar = StartSidecar("before-restart");
@@ -303,7 +194,7 @@ TEST_F(DeadLetterTest, RecordsWaitingForARetryAreNotCommittedAtSigtermAndComeBac
     EXPECT_EQ(*exit, 0);
   }
   absl::StatusOr<std::vector<int64_t>> committed =
-      CommittedOffsets(bootstrap(), "billing", "payments", kPartitions);
+      CommittedOffsets(setup_.bootstrap, setup_.group, setup_.topic, setup_.partitions);
   ASSERT_TRUE(committed.ok()) << committed.status();
   EXPECT_LE((*committed)[poison->partition()], poison->offset());
 
@@ -321,9 +212,7 @@ TEST_F(DeadLetterTest, RecordsWaitingForARetryAreNotCommittedAtSigtermAndComeBac
       ASSERT_TRUE(client.Ack({r.delivery_id()}));
     }
   }
-  absl::StatusOr<std::vector<int64_t>> ends = EndOffsets(bootstrap(), "payments", kPartitions);
-  ASSERT_TRUE(ends.ok());
-  EXPECT_EQ(AwaitCommittedToTheEnd(), *ends);
+  ExpectCommittedToTheEnd(setup_);
 }
 
 TEST_F(DeadLetterTest, BadPoliciesAreRefusedNamingTheField) {

@@ -92,16 +92,6 @@ TEST(ObservabilityTest, HealthFollowsKafkaAndTheDrainButLivenessStays) {
   shutdown.join();
 }
 
-// The value of one series (`name{labels}` exactly as on the page), or -1 when absent.
-int64_t Value(const std::string& page, const std::string& series) {
-  for (absl::string_view line : absl::StrSplit(page, '\n')) {
-    if (absl::ConsumePrefix(&line, series) && absl::ConsumePrefix(&line, " ")) {
-      int64_t value = -1;
-      if (absl::SimpleAtoi(line, &value)) return value;
-    }
-  }
-  return -1;
-}
 
 // The sum over every series of `name` whose labels contain `label`.
 int64_t Sum(const std::string& page, const std::string& name, const std::string& label) {
@@ -135,8 +125,8 @@ TEST(ObservabilityTest, MetricsPageValuesMoveAsRecordsFlow) {
   const int http = harness->server().metrics_port();
   ASSERT_TRUE(harness->cluster().CreateTopic("metered", kPartitions).ok());
   const std::string before = HttpGet(http, "/metrics").second;
-  EXPECT_EQ(Value(before, "kafka_sidecar_produced_records_total"), 0);
-  EXPECT_EQ(Value(before, "kafka_sidecar_subscriptions"), 0);
+  EXPECT_EQ(MetricValue(before, "kafka_sidecar_produced_records_total"), 0);
+  EXPECT_EQ(MetricValue(before, "kafka_sidecar_subscriptions"), 0);
 
   // Produce through the sidecar.
   for (int i = 0; i < kRecords; ++i) {
@@ -149,9 +139,9 @@ TEST(ObservabilityTest, MetricsPageValuesMoveAsRecordsFlow) {
     ASSERT_TRUE(harness->stub().Produce(&context, request, &response).ok());
   }
   std::string page = HttpGet(http, "/metrics").second;
-  EXPECT_EQ(Value(page, "kafka_sidecar_produced_records_total"), kRecords);
-  EXPECT_EQ(Value(page, "kafka_sidecar_produce_latency_seconds_count"), kRecords);
-  EXPECT_EQ(Value(page, "kafka_sidecar_produce_latency_seconds_bucket{le=\"+Inf\"}"), kRecords);
+  EXPECT_EQ(MetricValue(page, "kafka_sidecar_produced_records_total"), kRecords);
+  EXPECT_EQ(MetricValue(page, "kafka_sidecar_produce_latency_seconds_count"), kRecords);
+  EXPECT_EQ(MetricValue(page, "kafka_sidecar_produce_latency_seconds_bucket{le=\"+Inf\"}"), kRecords);
 
   // An app receives everything and holds it: in flight, nothing committed, the lag is all.
   DeliveryLog log;
@@ -164,17 +154,17 @@ TEST(ObservabilityTest, MetricsPageValuesMoveAsRecordsFlow) {
       http,
       [&](const std::string& p) {
         return Sum(p, "kafka_sidecar_consumer_lag", group) == kRecords &&
-               Value(p, "kafka_sidecar_in_flight_records{" + group + "}") == kRecords;
+               MetricValue(p, "kafka_sidecar_in_flight_records{" + group + "}") == kRecords;
       },
       absl::Seconds(10));
-  EXPECT_EQ(Value(page, "kafka_sidecar_in_flight_records{" + group + "}"), kRecords);
+  EXPECT_EQ(MetricValue(page, "kafka_sidecar_in_flight_records{" + group + "}"), kRecords);
   EXPECT_EQ(Sum(page, "kafka_sidecar_consumer_lag", group), kRecords);
-  EXPECT_EQ(Value(page, "kafka_sidecar_records_delivered_total"), kRecords);
-  EXPECT_EQ(Value(page, "kafka_sidecar_records_acked_total"), 0);
-  EXPECT_EQ(Value(page, "kafka_sidecar_assigned_partitions{" + group + "}"), kPartitions);
-  EXPECT_EQ(Value(page, "kafka_sidecar_consume_streams"), 1);
-  EXPECT_EQ(Value(page, "kafka_sidecar_subscriptions"), 1);
-  EXPECT_GE(Value(page, "kafka_sidecar_rebalances_total"), 1);
+  EXPECT_EQ(MetricValue(page, "kafka_sidecar_records_delivered_total"), kRecords);
+  EXPECT_EQ(MetricValue(page, "kafka_sidecar_records_acked_total"), 0);
+  EXPECT_EQ(MetricValue(page, "kafka_sidecar_assigned_partitions{" + group + "}"), kPartitions);
+  EXPECT_EQ(MetricValue(page, "kafka_sidecar_consume_streams"), 1);
+  EXPECT_EQ(MetricValue(page, "kafka_sidecar_subscriptions"), 1);
+  EXPECT_GE(MetricValue(page, "kafka_sidecar_rebalances_total"), 1);
 
   // The app acks: nothing in flight, the commits catch up, no lag.
   app.Release();
@@ -182,13 +172,13 @@ TEST(ObservabilityTest, MetricsPageValuesMoveAsRecordsFlow) {
       http,
       [&](const std::string& p) {
         return Sum(p, "kafka_sidecar_consumer_lag", group) == 0 &&
-               Value(p, "kafka_sidecar_records_acked_total") == kRecords;
+               MetricValue(p, "kafka_sidecar_records_acked_total") == kRecords;
       },
       absl::Seconds(10));
-  EXPECT_EQ(Value(page, "kafka_sidecar_records_acked_total"), kRecords);
-  EXPECT_EQ(Value(page, "kafka_sidecar_in_flight_records{" + group + "}"), 0);
+  EXPECT_EQ(MetricValue(page, "kafka_sidecar_records_acked_total"), kRecords);
+  EXPECT_EQ(MetricValue(page, "kafka_sidecar_in_flight_records{" + group + "}"), 0);
   EXPECT_EQ(Sum(page, "kafka_sidecar_consumer_lag", group), 0);
-  EXPECT_GE(Value(page, "kafka_sidecar_commits_total{result=\"success\"}"), 1);
+  EXPECT_GE(MetricValue(page, "kafka_sidecar_commits_total{result=\"success\"}"), 1);
 }
 
 }  // namespace

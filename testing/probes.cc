@@ -3,6 +3,9 @@
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "proto/health.grpc.pb.h"
 
@@ -41,6 +44,16 @@ std::pair<int, std::string> HttpGet(int port, const std::string& path) {
   httplib::Result result = client.Get(path.c_str());
   if (!result) return {-1, httplib::to_string(result.error())};
   return {result->status, result->body};
+}
+
+int64_t MetricValue(const std::string& page, const std::string& series) {
+  for (absl::string_view line : absl::StrSplit(page, '\n')) {
+    if (absl::ConsumePrefix(&line, series) && absl::ConsumePrefix(&line, " ")) {
+      int64_t value = -1;
+      if (absl::SimpleAtoi(line, &value)) return value;
+    }
+  }
+  return -1;
 }
 
 }  // namespace kafka_sidecar::testing

@@ -22,6 +22,11 @@ bool WaitForHealth(const std::string& target, const std::string& service, bool s
 // when there was no answer).
 std::pair<int, std::string> HttpGet(int port, const std::string& path);
 
+// The value of one series on a Prometheus text page (`series`: the name and its labels exactly
+// as on the page, such as `kafka_sidecar_ready` or `kafka_sidecar_commits_total{result="failure"}`),
+// or -1 when the page has none.
+int64_t MetricValue(const std::string& page, const std::string& series);
+
 }  // namespace kafka_sidecar::testing
 
 #endif  // KAFKA_SIDECAR_TESTING_PROBES_H_

@@ -65,17 +65,6 @@ std::string Scrape(const SidecarProcess& sidecar) {
   return HttpGet(sidecar.metrics_port(), "/metrics").second;
 }
 
-// The value of the series `series` (a name and its labels exactly as on the page), or -1 when
-// the page has none.
-int64_t Value(const std::string& page, const std::string& series) {
-  for (absl::string_view line : absl::StrSplit(page, '\n')) {
-    if (absl::ConsumePrefix(&line, series) && absl::ConsumePrefix(&line, " ")) {
-      int64_t value = -1;
-      if (absl::SimpleAtoi(line, &value)) return value;
-    }
-  }
-  return -1;
-}
 
 std::string GroupSeries(const std::string& name, const std::string& group,
                         const std::string& topic) {
@@ -111,7 +100,7 @@ TEST(MixedGroupTest, ASidecarJoiningAGroupOfEagerMembersEndsItsStreamNamingTheFl
   auto sidecar = StartSidecar("mixed-first-plain");
   ASSERT_NE(sidecar, nullptr);
   ASSERT_GT(sidecar->metrics_port(), 0);
-  EXPECT_EQ(Value(Scrape(*sidecar), kMismatches), 0);
+  EXPECT_EQ(MetricValue(Scrape(*sidecar), kMismatches), 0);
   auto stub = sidecar->NewStub();
 
   // A sidecar stream subscribes: Kafka refuses the sidecar's JoinGroup, and the stream ends
@@ -129,15 +118,15 @@ TEST(MixedGroupTest, ASidecarJoiningAGroupOfEagerMembersEndsItsStreamNamingTheFl
   EXPECT_THAT(end.error_message(), HasSubstr("cooperative-sticky"));
   EXPECT_THAT(end.error_message(), HasSubstr("INCONSISTENT_GROUP_PROTOCOL"));
   // Counted before the stream was ended.
-  EXPECT_EQ(Value(Scrape(*sidecar), kMismatches), 1);
+  EXPECT_EQ(MetricValue(Scrape(*sidecar), kMismatches), 1);
 
   // The subscription left: no membership, no stream of it.
   const absl::Time ended = absl::Now();
   EXPECT_TRUE(WaitUntil(
       [&] {
         const std::string page = Scrape(*sidecar);
-        return Value(page, "kafka_sidecar_subscriptions") == 0 &&
-               Value(page, "kafka_sidecar_consume_streams") == 0;
+        return MetricValue(page, "kafka_sidecar_subscriptions") == 0 &&
+               MetricValue(page, "kafka_sidecar_consume_streams") == 0;
       },
       kGroupBound, absl::Milliseconds(50)))
       << Scrape(*sidecar);
@@ -157,7 +146,7 @@ TEST(MixedGroupTest, ASidecarJoiningAGroupOfEagerMembersEndsItsStreamNamingTheFl
   EXPECT_EQ(end_again.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
       << end_again.error_message();
   EXPECT_THAT(end_again.error_message(), HasSubstr("--assignment_strategy"));
-  EXPECT_EQ(Value(Scrape(*sidecar), kMismatches), 2);
+  EXPECT_EQ(MetricValue(Scrape(*sidecar), kMismatches), 2);
   ExpectOneStableMember(group, "range");
   EXPECT_THAT((*plain)->Assignment(), ElementsAre(0, 1, 2));
   (*plain)->Close();
@@ -183,11 +172,11 @@ TEST(MixedGroupTest, AnEagerMemberJoiningASidecarsGroupIsRefusedAndTheSidecarKee
   ASSERT_TRUE(WaitUntil(
       [&] {
         page = Scrape(*sidecar);
-        return Value(page, assigned) == kPartitions;
+        return MetricValue(page, assigned) == kPartitions;
       },
       kGroupBound, absl::Milliseconds(50)))
       << page;
-  const int64_t rebalances = Value(page, "kafka_sidecar_rebalances_total");
+  const int64_t rebalances = MetricValue(page, "kafka_sidecar_rebalances_total");
 
   // A plain member offering range and roundrobin joins: Kafka refuses it. It gets nothing, and
   // keeps being refused as librdkafka retries.
@@ -216,10 +205,10 @@ TEST(MixedGroupTest, AnEagerMemberJoiningASidecarsGroupIsRefusedAndTheSidecarKee
   }
   EXPECT_THAT(seen, ::testing::Each(true));
   page = Scrape(*sidecar);
-  EXPECT_EQ(Value(page, assigned), kPartitions) << page;
-  EXPECT_EQ(Value(page, "kafka_sidecar_rebalances_total"), rebalances) << page;
-  EXPECT_EQ(Value(page, kMismatches), 0) << page;
-  EXPECT_EQ(Value(page, GroupSeries("subscription_streams", group, topic)), 1) << page;
+  EXPECT_EQ(MetricValue(page, assigned), kPartitions) << page;
+  EXPECT_EQ(MetricValue(page, "kafka_sidecar_rebalances_total"), rebalances) << page;
+  EXPECT_EQ(MetricValue(page, kMismatches), 0) << page;
+  EXPECT_EQ(MetricValue(page, GroupSeries("subscription_streams", group, topic)), 1) << page;
   EXPECT_THAT((*plain)->Assignment(), ::testing::IsEmpty());
   ExpectOneStableMember(group, "cooperative-sticky");
 
