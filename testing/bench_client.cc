@@ -46,6 +46,11 @@ DEFINE_int32(value_size, 100, "bytes per record value");
 DEFINE_int32(batch, 500, "records per ProduceBatch");
 DEFINE_int32(streams, 1, "Consume streams");
 DEFINE_int32(max_in_flight, 1000, "Subscribe.max_in_flight");
+DEFINE_int32(min_backoff_ms, 0,
+             "consume-sidecar: subscribe with a retry policy of this backoff (0: none)");
+DEFINE_string(nack_key, "",
+              "consume-sidecar: nack every record of this key instead of acking it, and count "
+              "only the other keys' records (--records of them, less this key's share of 1000)");
 DEFINE_int32(rate, 1000, "records a second (latency modes)");
 DEFINE_int32(seconds, 5, "how long to produce (latency modes)");
 
@@ -271,25 +276,38 @@ class AppStream {
     request.mutable_subscribe()->set_group(FLAGS_group);
     request.mutable_subscribe()->add_topics(FLAGS_topic);
     request.mutable_subscribe()->set_max_in_flight(static_cast<uint32_t>(FLAGS_max_in_flight));
+    if (FLAGS_min_backoff_ms > 0) {
+      request.mutable_subscribe()->mutable_retry_policy()->set_min_backoff_ms(
+          static_cast<uint32_t>(FLAGS_min_backoff_ms));
+    }
     if (!stream_->Write(request)) Die("subscribe: the stream broke");
   }
   void AwaitSubscribed() {
     ConsumeResponse response;
     if (!stream_->Read(&response) || !response.has_subscribed()) Die("no Subscribed");
   }
-  // Reads batches and acks each, until `done` says stop or the stream ends.
+  // Reads batches and acks each (nacking the records of --nack_key), until `on_batch` (given
+  // the batch and how many records of it were acked) says stop or the stream ends.
   template <typename OnBatch>
   void Run(OnBatch on_batch) {
     ConsumeResponse response;
     ConsumeRequest ack;
+    ConsumeRequest nack;
     while (stream_->Read(&response)) {
       if (!response.has_records()) continue;
       ack.mutable_ack()->clear_delivery_ids();
+      nack.mutable_nack()->clear_delivery_ids();
       for (const auto& record : response.records().records()) {
-        ack.mutable_ack()->add_delivery_ids(record.delivery_id());
+        const bool poison = !FLAGS_nack_key.empty() && record.key() == FLAGS_nack_key;
+        (poison ? nack.mutable_nack()->mutable_delivery_ids()
+                : ack.mutable_ack()->mutable_delivery_ids())
+            ->Add(record.delivery_id());
       }
-      const bool more = on_batch(response.records());
-      if (!stream_->Write(ack) || !more) return;
+      const int acked = ack.ack().delivery_ids_size();
+      const bool more = on_batch(response.records(), acked);
+      if (acked > 0 && !stream_->Write(ack)) return;
+      if (nack.nack().delivery_ids_size() > 0 && !stream_->Write(nack)) return;
+      if (!more) return;
     }
   }
   void Cancel() { context_.TryCancel(); }
@@ -308,6 +326,9 @@ void ConsumeSidecar() {
     apps.back()->AwaitSubscribed();
   }
   const double cpu = CpuMicros();
+  // Records are keyed key-0 .. key-999 in turn: with --nack_key, one key's share never counts.
+  const int64_t expected = FLAGS_nack_key.empty() ? FLAGS_records
+                                                  : FLAGS_records - (FLAGS_records + 999) / 1000;
   absl::Mutex mu;
   int64_t received = 0;
   absl::Time first = absl::InfiniteFuture();
@@ -315,11 +336,11 @@ void ConsumeSidecar() {
   std::vector<std::thread> threads;
   for (auto& app : apps) {
     threads.emplace_back([&, app = app.get()] {
-      app->Run([&](const kafka_sidecar::v1::RecordBatch& batch) {
+      app->Run([&](const kafka_sidecar::v1::RecordBatch&, int acked) {
         absl::MutexLock lock(&mu);
         first = std::min(first, absl::Now());
-        received += batch.records_size();
-        if (received < FLAGS_records) return true;
+        received += acked;
+        if (received < expected) return true;
         last = absl::Now();
         for (auto& other : apps) other->Cancel();
         return false;
@@ -327,7 +348,7 @@ void ConsumeSidecar() {
     });
   }
   for (std::thread& thread : threads) thread.join();
-  if (received < FLAGS_records) Die("the streams ended early");
+  if (received < expected) Die("the streams ended early");
   Report(received, last - first, CpuMicros() - cpu);
 }
 
@@ -374,7 +395,7 @@ void Latency(bool direct) {
         rd_kafka_message_destroy(message);
       }
     } else {
-      app->Run([&](const kafka_sidecar::v1::RecordBatch& batch) {
+      app->Run([&](const kafka_sidecar::v1::RecordBatch& batch, int) {
         for (const auto& record : batch.records()) on_value(record.value().data(), record.value().size());
         return !stop;
       });

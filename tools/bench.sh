@@ -4,21 +4,23 @@
 # one run, alternating rounds; medians are printed.
 #
 #   tools/bench.sh [--kafka=mock|real] [--records=200000] [--rounds=3] [--batch=100]
-#                  [--only=produce,consume,latency,subscribe] [--value_size=100]
+#                  [--only=produce,consume,latency,subscribe,poison] [--value_size=100]
 #                  [--sidecar_flag=--flag=value ...]
 #
 # --kafka=mock (the default) is librdkafka's mock cluster of 3 brokers; --kafka=real is one
 # Apache Kafka 3.9 broker (KRaft, jars from tools/fetch_kafka.sh) on this machine.
 #
 # CPU per record of the sidecar is read from /proc/<pid>/stat around each sidecar round; the
-# client's own CPU is what a direct librdkafka client costs for the same work.
+# client's own CPU is what a direct librdkafka client costs for the same work. --only=poison
+# compares one stream with a 10 s retry policy, with and without one key (of 1,000) nacked on
+# every delivery: the other keys' throughput should not change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 kafka=mock
 records=200000
 rounds=3
-only="produce,consume,latency,subscribe"
+only="produce,consume,latency,subscribe"  # poison: on request
 value_size=100
 batch=100
 sidecar_flags=()  # more flags for the sidecar (a later --kafka_config replaces the bench's)
@@ -32,7 +34,7 @@ for arg in "$@"; do
     --value_size=*) value_size="${arg#*=}" ;;
     --batch=*) batch="${arg#*=}" ;;
     --sidecar_flag=*) sidecar_flags+=("${arg#*=}"); made_by_extra+=" $arg" ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -127,7 +129,7 @@ run() {  # name, client args...
 
 echo "kafka-sidecar benchmark: $records records of $value_size bytes, $rounds rounds, $kafka_name"
 echo "(sidecar, client and brokers are separate processes; $(nproc) cores)"
-if wants consume; then
+if wants consume || wants poison; then
   client --mode=produce-direct --topic=bench-consume --records="$records" >/dev/null
 fi
 for ((round = 1; round <= rounds; round++)); do
@@ -141,6 +143,10 @@ for ((round = 1; round <= rounds; round++)); do
     run consume-direct --mode=consume-direct --topic=bench-consume --group="direct-$round" --records="$records"
     run consume-1 --mode=consume-sidecar --topic=bench-consume --group="one-$round" --streams=1 --records="$records"
     run consume-4 --mode=consume-sidecar --topic=bench-consume --group="four-$round" --streams=4 --records="$records"
+  fi
+  if wants poison; then
+    run poison-none --mode=consume-sidecar --topic=bench-consume --group="calm-$round" --streams=1 --records="$records" --min_backoff_ms=10000
+    run poison-one --mode=consume-sidecar --topic=bench-consume --group="poison-$round" --streams=1 --records="$records" --min_backoff_ms=10000 --nack_key=key-0
   fi
   if wants latency; then
     run latency-direct --mode=latency-direct --topic="latency-direct-$round" --group="ldirect-$round" --rate=1000 --seconds=5
@@ -176,6 +182,9 @@ if wants consume; then
   echo "| consume, 4 streams of one subscription | - | $(k "$(med consume-4 1)") | $(pct "$(med consume-4 1)" "$(med consume-1 1)") of 1 stream |"
   echo "| CPU per consumed record, 1 stream | $(med consume-direct 2) us (client) | $(med consume-1 3) us (sidecar) | |"
   echo "| CPU per consumed record, 4 streams | - | $(med consume-4 3) us (sidecar) | |"
+fi
+if wants poison; then
+  echo "| consume, 1 stream, retry policy of 10 s: the other keys while key-0 (1 of 1,000) is nacked every time | $(k "$(med poison-none 1)") with no nack | $(k "$(med poison-one 1)") | $(pct "$(med poison-one 1)" "$(med poison-none 1)") |"
 fi
 if wants latency; then
   d50="$(med latency-direct 4)"; d99="$(med latency-direct 5)"
