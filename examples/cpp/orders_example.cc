@@ -12,14 +12,17 @@
 //      so gRPC flow control slows a fast app down.
 //   2. Consume: subscribe (group, topics, max_in_flight), receive RecordBatches, process each
 //      record and ack it by delivery_id. An offset is committed only once it is acked.
-//   3. Nack: a record that failed for a passing reason is given back and comes again with
-//      delivery_attempt one higher; later records of its key are given back too until it is
-//      done, so the key stays in order. A record that can never be processed ("poison") is put
-//      on a dead-letter topic with the unary Produce, then acked, so it does not block its key.
+//   3. Nack, with the subscription's retry and dead-letter policies: a record that failed for
+//      a passing reason is given back and comes again after a backoff, with delivery_attempt
+//      one higher; the sidecar keeps its key's later records back until then (the app gives
+//      back only those it had received already), so the key stays in order. A record that can
+//      never be processed ("poison") is nacked with dead_letter and a reason: the sidecar
+//      writes it to <topic>.dead-letter with dlq.* headers and commits past it, so it does
+//      not block its key. The app then reads the dead letters back on a second Consume stream.
 //
 //   bazel run //examples/cpp:orders_example -- --target=localhost:50051 --count=10
 //
-// (or build it with CMake: CMakeLists.txt). See docs/app-guide.md.
+// See docs/app-guide.md.
 
 #include <gflags/gflags.h>
 #include <google/protobuf/struct.pb.h>
@@ -45,6 +48,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -75,8 +79,15 @@ using kafka_sidecar::v1::ProduceRequest;
 using kafka_sidecar::v1::ProduceResponse;
 using kafka_sidecar::v1::Record;
 
-// A record that failed this many times goes to the dead-letter topic instead of coming again.
+// The consume subscription's policies. A nacked record comes again after kMinBackoffMs,
+// doubling with each further nack up to kMaxBackoffMs. A record nacked on its kMaxAttempts-th
+// delivery goes to the dead-letter topic instead of coming again.
+constexpr uint32_t kMinBackoffMs = 200;
+constexpr uint32_t kMaxBackoffMs = 2000;
 constexpr uint32_t kMaxAttempts = 5;
+
+// Where the sidecar writes the records of `topic` that are given up on.
+std::string DeadLetterTopic(const std::string& topic) { return topic + ".dead-letter"; }
 
 std::chrono::system_clock::time_point DeadlineIn(double seconds) {
   return absl::ToChronoTime(absl::Now() + absl::Seconds(seconds));
@@ -469,77 +480,86 @@ Outcome Process(const Record& record, std::string* reason) {
   return Outcome::kProcessed;
 }
 
-// Keeps a record the app cannot process on `<topic>.dead-letter`, with the reason.
-grpc::Status DeadLetter(KafkaSidecar::Stub& stub, const Record& record, const std::string& reason,
-                        double timeout_s) {
-  ProduceRequest request;
-  request.set_topic(record.topic() + ".dead-letter");
-  if (record.has_key()) request.set_key(record.key());
-  request.set_value(record.value());
-  *request.mutable_headers() = record.headers();
-  auto* header = request.add_headers();
-  header->set_key("dead-letter-reason");
-  header->set_value(reason);
-  grpc::ClientContext context;
-  context.set_deadline(DeadlineIn(timeout_s));
-  ProduceResponse answer;
-  grpc::Status status = stub.Produce(&context, request, &answer);
-  if (status.ok()) {
-    std::cout << "  dead-lettered " << Describe(record) << " (" << reason << ") -> "
-              << answer.topic() << "/" << answer.partition() << "@" << answer.offset() << "\n";
-  }
-  return status;
-}
-
 struct ConsumeResult {
-  int consumed = 0;  // distinct records done (acked)
+  int consumed = 0;  // distinct records done (acked, or nacked to the dead-letter topic)
   int redelivered = 0;
   int nacked = 0;
   int dead_lettered = 0;
   grpc::Status status;  // how the stream ended
 };
 
+// A Nack of one record. `reason` is kept in the dlq.reason header of the dead-letter record
+// should the record end up there; `dead_letter` sends it there at once.
+ConsumeRequest MakeNack(const Record& record, bool dead_letter, const std::string& reason) {
+  ConsumeRequest nack;
+  nack.mutable_nack()->add_delivery_ids(record.delivery_id());
+  nack.mutable_nack()->set_dead_letter(dead_letter);
+  nack.mutable_nack()->set_reason(reason);
+  return nack;
+}
+
 // Processes the batches of one Consume stream, and says what to ack and nack. Not thread-safe.
+//
+// The subscription's policies do most of the work for a failed record. The sidecar sends a
+// nacked record again after its backoff, and until it is acked or dead-lettered keeps back the
+// later records of its key that it has not sent yet, while other keys flow; and it writes a
+// record nacked with dead_letter (or on its kMaxAttempts-th attempt) to the dead-letter topic
+// itself, with the dlq.* headers, and commits past it once Kafka has it. So the app neither
+// produces dead letters nor acks them, and keeps no retry count.
+//
+// What the sidecar cannot keep back is what it sent already: later records of the key in the
+// same batch, or in a batch sent before the nack arrived. The app gives those back too, until
+// the nacked record is done, so the key's records are processed in order. They come again
+// behind the nacked record, and only after it is done (the sidecar holds the key meanwhile).
 class OrderConsumer {
  public:
-  OrderConsumer(KafkaSidecar::Stub& stub, double timeout_s) : stub_(stub), timeout_s_(timeout_s) {}
-
-  // Processes a batch into one Ack and one Nack: fewer messages than one per record. A failed
-  // dead-letter write stops the batch; its records not acked come again later.
-  grpc::Status Handle(const kafka_sidecar::v1::RecordBatch& batch, ConsumeRequest* ack,
-                      ConsumeRequest* nack) {
+  // Processes a batch into one Ack and one Nack per record given back, each with its reason
+  // (kept in the dead-letter record's dlq.reason header if the record ends up there). Acks are
+  // the common case: one message per batch, fewer than one per record.
+  void Handle(const kafka_sidecar::v1::RecordBatch& batch, ConsumeRequest* ack,
+              std::vector<ConsumeRequest>* nacks) {
     for (const Record& record : batch.records()) {
       if (record.delivery_attempt() > 1) ++result_.redelivered;
       const std::string route = RouteOf(record);
       auto held = held_.find(route);
       if (held != held_.end() && record.offset() > held->second) {
-        // A later record of a key whose earlier record was nacked: give it back too, so the
-        // key's records are processed in order. The sidecar does not hold it back by itself:
-        // it was sent (in this batch, or one sent before the nack arrived) already.
         std::cout << "  nack " << Describe(record) << ": an earlier record of its key was nacked\n";
-        nack->mutable_nack()->add_delivery_ids(record.delivery_id());
+        nacks->push_back(
+            MakeNack(record, /*dead_letter=*/false, "an earlier record of its key was nacked"));
         continue;
       }
       std::string reason;
-      Outcome outcome = Process(record, &reason);
-      if (outcome == Outcome::kTransientFailure && record.delivery_attempt() < kMaxAttempts) {
-        std::cout << "  nack " << Describe(record) << ": " << reason << "\n";
-        nack->mutable_nack()->add_delivery_ids(record.delivery_id());
-        ++result_.nacked;
-        held_.try_emplace(route, record.offset());
-        continue;
-      }
-      if (outcome != Outcome::kProcessed) {
-        if (grpc::Status status = DeadLetter(stub_, record, reason, timeout_s_); !status.ok()) {
-          return status;
-        }
-        ++result_.dead_lettered;
+      switch (Process(record, &reason)) {
+        case Outcome::kProcessed:
+          ack->mutable_ack()->add_delivery_ids(record.delivery_id());
+          break;
+        case Outcome::kTransientFailure:
+          // Given back: it comes again after its backoff, with delivery_attempt one higher. On
+          // its last attempt the sidecar writes it to the dead-letter topic instead: done.
+          nacks->push_back(MakeNack(record, /*dead_letter=*/false, reason));
+          if (record.delivery_attempt() < kMaxAttempts) {
+            std::cout << "  nack " << Describe(record) << ": " << reason << "\n";
+            ++result_.nacked;
+            held_.try_emplace(route, record.offset());
+            continue;
+          }
+          std::cout << "  nack " << Describe(record)
+                    << " on its last attempt, to the dead-letter topic: " << reason << "\n";
+          ++result_.dead_lettered;
+          break;
+        case Outcome::kPoison:
+          // It can never be processed: to the dead-letter topic at once, rather than through
+          // kMaxAttempts backoffs that hold its key back. Later records of its key need not
+          // wait for it: the app is done with it.
+          std::cout << "  nack " << Describe(record) << " to the dead-letter topic: " << reason
+                    << "\n";
+          nacks->push_back(MakeNack(record, /*dead_letter=*/true, reason));
+          ++result_.dead_lettered;
+          break;
       }
       if (held != held_.end() && held->second == record.offset()) held_.erase(held);
-      ack->mutable_ack()->add_delivery_ids(record.delivery_id());
       done_.emplace(record.topic(), record.partition(), record.offset());
     }
-    return grpc::Status::OK;
   }
 
   size_t done() const { return done_.size(); }
@@ -553,8 +573,6 @@ class OrderConsumer {
                         record.has_key() ? "key:" + record.key() : "null");
   }
 
-  KafkaSidecar::Stub& stub_;
-  const double timeout_s_;
   ConsumeResult result_;
   // (topic, partition, offset) of the records done: at least once, so a record may come twice.
   absl::flat_hash_set<std::tuple<std::string, int32_t, int64_t>> done_;
@@ -562,7 +580,9 @@ class OrderConsumer {
   absl::flat_hash_map<std::string, int64_t> held_;
 };
 
-// Consumes until `count` distinct records are done (acked), then half-closes the stream.
+// Consumes until `count` distinct records are done, then half-closes the stream. The
+// subscription asks the sidecar to back off nacked records and to dead-letter poison ones to
+// `<topic>.dead-letter`.
 ConsumeResult ConsumeOrders(KafkaSidecar::Stub& stub, const std::string& group,
                             const std::string& topic, int count, int max_in_flight,
                             double timeout_s) {
@@ -570,16 +590,20 @@ ConsumeResult ConsumeOrders(KafkaSidecar::Stub& stub, const std::string& group,
   context.set_deadline(DeadlineIn(timeout_s));
   std::unique_ptr<grpc::ClientReaderWriter<ConsumeRequest, ConsumeResponse>> stream =
       stub.Consume(&context);
-  OrderConsumer consumer(stub, timeout_s);
+  OrderConsumer consumer;
 
   ConsumeRequest subscribe;
-  subscribe.mutable_subscribe()->set_group(group);
-  subscribe.mutable_subscribe()->add_topics(topic);
-  subscribe.mutable_subscribe()->set_max_in_flight(max_in_flight);
+  kafka_sidecar::v1::Subscribe& subscription = *subscribe.mutable_subscribe();
+  subscription.set_group(group);
+  subscription.add_topics(topic);
+  subscription.set_max_in_flight(max_in_flight);
+  subscription.mutable_retry_policy()->set_min_backoff_ms(kMinBackoffMs);
+  subscription.mutable_retry_policy()->set_max_backoff_ms(kMaxBackoffMs);
+  subscription.mutable_dead_letter_policy()->set_topic(DeadLetterTopic(topic));
+  subscription.mutable_dead_letter_policy()->set_max_delivery_attempts(kMaxAttempts);
   // A failed write means the stream ended; the reads below then end too, and Finish says why.
   stream->Write(subscribe);
 
-  grpc::Status failure;
   ConsumeResponse response;
   while (consumer.done() < static_cast<size_t>(count) && stream->Read(&response)) {
     if (response.has_subscribed()) {
@@ -588,14 +612,14 @@ ConsumeResult ConsumeOrders(KafkaSidecar::Stub& stub, const std::string& group,
       continue;
     }
     ConsumeRequest ack;
-    ConsumeRequest nack;
-    failure = consumer.Handle(response.records(), &ack, &nack);
+    std::vector<ConsumeRequest> nacks;
+    consumer.Handle(response.records(), &ack, &nacks);
     if (ack.has_ack()) stream->Write(ack);
-    if (nack.has_nack()) stream->Write(nack);
-    if (!failure.ok()) break;
+    for (const ConsumeRequest& nack : nacks) stream->Write(nack);
   }
-  // Half-close: the sidecar ends the stream with OK once it has read the acks. Records it sent
-  // meanwhile stay unacked and are delivered again to the group's next stream.
+  // Half-close: the sidecar ends the stream with OK once it has read the acks and nacks (it
+  // writes the dead letters on its own time). Records it sent meanwhile stay unacked and are
+  // delivered again to the group's next stream.
   stream->WritesDone();
   int late = 0;
   while (stream->Read(&response)) late += response.records().records_size();
@@ -606,7 +630,64 @@ ConsumeResult ConsumeOrders(KafkaSidecar::Stub& stub, const std::string& group,
   result.consumed = static_cast<int>(consumer.done());
   result.status = stream->Finish();
   std::cout << "  the sidecar ended the stream: " << CodeName(result.status.error_code()) << "\n";
-  if (!failure.ok()) result.status = failure;
+  return result;
+}
+
+// The value of the header `key` of `record`, or "?".
+std::string HeaderValue(const Record& record, absl::string_view key) {
+  for (const auto& header : record.headers()) {
+    if (header.key() == key) return header.value();
+  }
+  return "?";
+}
+
+struct DeadLetterResult {
+  int read = 0;
+  grpc::Status status;  // how the stream ended
+};
+
+// Reads `count` records of the dead-letter topic `topic` as `group` and acks them, printing
+// each with why it was given up on and where it came from (the sidecar's dlq.* headers): how
+// an app inspects its dead letters, or replays them (produce the value back to
+// dlq.original.topic once the bug is fixed). A plain subscription, without policies.
+DeadLetterResult ReadDeadLetters(KafkaSidecar::Stub& stub, const std::string& group,
+                                 const std::string& topic, int count, double timeout_s) {
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineIn(timeout_s));
+  std::unique_ptr<grpc::ClientReaderWriter<ConsumeRequest, ConsumeResponse>> stream =
+      stub.Consume(&context);
+  ConsumeRequest subscribe;
+  subscribe.mutable_subscribe()->set_group(group);
+  subscribe.mutable_subscribe()->add_topics(topic);
+  stream->Write(subscribe);
+
+  DeadLetterResult result;
+  ConsumeResponse response;
+  while (result.read < count && stream->Read(&response)) {
+    if (response.has_subscribed()) {
+      std::cout << "  subscribed: group " << group << ", stream "
+                << response.subscribed().stream_id() << "\n";
+      continue;
+    }
+    ConsumeRequest ack;
+    for (const Record& record : response.records().records()) {
+      if (result.read == count) break;  // more than expected: left unacked
+      ++result.read;
+      std::cout << "  dead letter: key=" << (record.has_key() ? record.key() : "(null)")
+                << " reason=" << HeaderValue(record, "dlq.reason")
+                << " attempts=" << HeaderValue(record, "dlq.delivery.attempts") << " from "
+                << HeaderValue(record, "dlq.original.topic") << "/"
+                << HeaderValue(record, "dlq.original.partition") << "@"
+                << HeaderValue(record, "dlq.original.offset") << "\n";
+      ack.mutable_ack()->add_delivery_ids(record.delivery_id());
+    }
+    if (ack.has_ack()) stream->Write(ack);
+  }
+  stream->WritesDone();
+  while (stream->Read(&response)) {
+  }
+  result.status = stream->Finish();
+  std::cout << "  the sidecar ended the stream: " << CodeName(result.status.error_code()) << "\n";
   return result;
 }
 
@@ -674,13 +755,36 @@ int main(int argc, char** argv) {
   if (!consumed.status.ok()) {
     return Fail(absl::StrCat("consuming: ", Explain(consumed.status, FLAGS_target)));
   }
-  std::cout << "consumed " << consumed.consumed << "\n"
-            << "redelivered " << consumed.redelivered << "\n"
-            << "nacked " << consumed.nacked << "\n"
-            << "dead-lettered " << consumed.dead_lettered << "\n";
+  auto report = [&consumed] {
+    std::cout << "consumed " << consumed.consumed << "\n"
+              << "redelivered " << consumed.redelivered << "\n"
+              << "nacked " << consumed.nacked << "\n"
+              << "dead-lettered " << consumed.dead_lettered << "\n";
+  };
   if (consumed.consumed != FLAGS_count) {
+    report();
     return Fail(absl::StrCat("the stream ended after ", consumed.consumed, " of ", FLAGS_count,
                              " records"));
+  }
+
+  // Read the dead letters back in a group of their own: the orders' group is done with them.
+  DeadLetterResult dead_letters;
+  if (consumed.dead_lettered > 0) {
+    const std::string dead_letter_group = FLAGS_group + "-dead-letters";
+    std::cout << "reading " << consumed.dead_lettered << " dead letters from "
+              << DeadLetterTopic(FLAGS_topic) << " as group " << dead_letter_group << "\n";
+    dead_letters = ReadDeadLetters(*stub, dead_letter_group, DeadLetterTopic(FLAGS_topic),
+                                   consumed.dead_lettered, FLAGS_timeout_s);
+    if (!dead_letters.status.ok()) {
+      return Fail(absl::StrCat("reading dead letters: ",
+                               Explain(dead_letters.status, FLAGS_target)));
+    }
+  }
+  report();
+  std::cout << "dead letters read back " << dead_letters.read << "\n";
+  if (dead_letters.read != consumed.dead_lettered) {
+    return Fail(absl::StrCat("the dead-letter stream ended after ", dead_letters.read, " of ",
+                             consumed.dead_lettered, " records"));
   }
   return 0;
 }

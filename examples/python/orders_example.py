@@ -12,9 +12,13 @@ It shows the patterns an app needs, with no Kafka client library:
      control instead of filling memory.
   2. Consume: subscribe (group, topics, max_in_flight), receive RecordBatches, process each
      record and ack it by delivery_id. An offset is committed only once it is acked.
-  3. Nack: a record that failed for a passing reason is given back and comes again with
-     delivery_attempt one higher. A record that can never be processed ("poison") is put on a
-     dead-letter topic with the unary Produce, then acked, so it does not block its key.
+  3. Nack, with the subscription's retry and dead-letter policies: a record that failed for a
+     passing reason is given back and comes again after a backoff, with delivery_attempt one
+     higher; the sidecar keeps its key's later records back until then (the app gives back
+     only those it had received already), so the key stays in order. A record that can never
+     be processed ("poison") is nacked with dead_letter and a reason: the sidecar writes it to
+     <topic>.dead-letter with dlq.* headers and commits past it, so it does not block its key.
+     The app then reads the dead letters back on a second Consume stream.
 
     /usr/bin/python3 orders_example.py --target=localhost:50051 --count=10
 
@@ -38,7 +42,11 @@ except ImportError as error:
     sys.exit(f"orders_example: {error}: generate the Python stubs first (see README.md) and put "
              "them next to this file or on PYTHONPATH")
 
-# A record that failed this many times goes to the dead-letter topic instead of coming again.
+# The consume subscription's policies. A nacked record comes again after MIN_BACKOFF_MS,
+# doubling with each further nack up to MAX_BACKOFF_MS. A record nacked on its MAX_ATTEMPTS-th
+# delivery goes to the dead-letter topic instead of coming again.
+MIN_BACKOFF_MS = 200
+MAX_BACKOFF_MS = 2000
 MAX_ATTEMPTS = 5
 
 STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
@@ -169,21 +177,27 @@ def produce_order_batches(stub, topic, count, batch_size, timeout_s):
 # Consuming
 
 
+def dead_letter_topic(topic):
+    """Where the sidecar writes the records of `topic` that are given up on."""
+    return topic + ".dead-letter"
+
+
 class ConsumeRequests:
     """The app's side of a Consume stream: subscribe, then acks and nacks; close() half-closes."""
 
-    def __init__(self, group, topics, max_in_flight):
+    def __init__(self, subscribe):
         self._queue = queue.Queue()
-        self._queue.put(pb.ConsumeRequest(subscribe=pb.Subscribe(
-            group=group, topics=topics, max_in_flight=max_in_flight)))
+        self._queue.put(pb.ConsumeRequest(subscribe=subscribe))
 
     def ack(self, delivery_ids):
         if delivery_ids:
             self._queue.put(pb.ConsumeRequest(ack=pb.Ack(delivery_ids=delivery_ids)))
 
-    def nack(self, delivery_ids):
-        if delivery_ids:
-            self._queue.put(pb.ConsumeRequest(nack=pb.Nack(delivery_ids=delivery_ids)))
+    def nack(self, delivery_id, reason, dead_letter=False):
+        """Gives one record back; `reason` is kept in the dead-letter record's dlq.reason header
+        should the record end up there; `dead_letter` sends it there at once."""
+        self._queue.put(pb.ConsumeRequest(nack=pb.Nack(
+            delivery_ids=[delivery_id], dead_letter=dead_letter, reason=reason)))
 
     def close(self):
         self._queue.put(None)
@@ -215,78 +229,127 @@ def process(record):
           f"({order['amount_cents']} cents, from {headers.get('source', '?')}): {describe(record)}")
 
 
-def dead_letter(stub, record, reason, timeout_s):
-    """Keeps a record the app cannot process on `<topic>.dead-letter`, with the reason."""
-    request = pb.ProduceRequest(
-        topic=record.topic + ".dead-letter",
-        value=record.value,
-        headers=list(record.headers) + [pb.Header(key="dead-letter-reason", value=reason.encode())],
-    )
-    if record.HasField("key"):
-        request.key = record.key
-    answer = stub.Produce(request, timeout=timeout_s)
-    print(f"  dead-lettered {describe(record)} ({reason}) -> "
-          f"{answer.topic}/{answer.partition}@{answer.offset}")
+def route_of(record):
+    """Records of one route come in order: a key within its partition (the partition itself for
+    a null key)."""
+    return (record.topic, record.partition, record.key if record.HasField("key") else None)
 
 
 def consume_orders(stub, group, topic, count, max_in_flight, timeout_s):
-    """Consumes until `count` distinct records are done (acked); returns the counts."""
+    """Consumes until `count` distinct records are done; returns the counts.
+
+    The subscription's policies do most of the work for a failed record. The sidecar sends a
+    nacked record again after its backoff, and until it is acked or dead-lettered keeps back the
+    later records of its key that it has not sent yet, while other keys flow; and it writes a
+    record nacked with dead_letter (or on its MAX_ATTEMPTS-th attempt) to the dead-letter topic
+    itself, with the dlq.* headers, and commits past it once Kafka has it. So the app neither
+    produces dead letters nor acks them, and keeps no retry count.
+
+    What the sidecar cannot keep back is what it sent already: later records of the key in the
+    same batch, or in a batch sent before the nack arrived. The app gives those back too, until
+    the nacked record is done, so the key's records are processed in order. They come again
+    behind the nacked record, and only after it is done (the sidecar holds the key meanwhile).
+    """
     done = set()  # (topic, partition, offset): at least once, so a record may come twice
+    held = {}  # route -> the offset of its nacked record not yet done
     stats = {"redelivered": 0, "nacked": 0, "dead-lettered": 0}
-    requests = ConsumeRequests(group, [topic], max_in_flight)
+    requests = ConsumeRequests(pb.Subscribe(
+        group=group, topics=[topic], max_in_flight=max_in_flight,
+        retry_policy=pb.RetryPolicy(min_backoff_ms=MIN_BACKOFF_MS, max_backoff_ms=MAX_BACKOFF_MS),
+        dead_letter_policy=pb.DeadLetterPolicy(topic=dead_letter_topic(topic),
+                                               max_delivery_attempts=MAX_ATTEMPTS)))
     responses = stub.Consume(iter(requests), timeout=timeout_s)
     try:
         for response in responses:
             if response.HasField("subscribed"):
                 print(f"  subscribed: group {group}, stream {response.subscribed.stream_id}")
                 continue
-            acks, nacks = [], []
-            failed_keys = set()  # keys with a nacked record in this batch
+            acks = []
             for record in response.records.records:
                 if record.delivery_attempt > 1:
                     stats["redelivered"] += 1
-                where = (record.topic, record.partition, record.offset)
-                key = record.key if record.HasField("key") else None
-                if key is not None and key in failed_keys:
-                    # A later record of a key whose earlier record was nacked: give it back too,
-                    # so the key's records are processed in order.
-                    print(f"  nack {describe(record)}: an earlier record of its key was nacked")
-                    nacks.append(record.delivery_id)
+                route = route_of(record)
+                if route in held and record.offset > held[route]:
+                    reason = "an earlier record of its key was nacked"
+                    print(f"  nack {describe(record)}: {reason}")
+                    requests.nack(record.delivery_id, reason)
                     continue
                 try:
                     process(record)
                     acks.append(record.delivery_id)
-                    done.add(where)
                 except TransientError as error:
+                    # Given back: it comes again after its backoff, with delivery_attempt one
+                    # higher. On its last attempt the sidecar writes it to the dead-letter topic
+                    # instead: done.
+                    requests.nack(record.delivery_id, str(error))
                     if record.delivery_attempt < MAX_ATTEMPTS:
                         print(f"  nack {describe(record)}: {error}")
-                        nacks.append(record.delivery_id)
                         stats["nacked"] += 1
-                        if key is not None:
-                            failed_keys.add(key)
+                        held.setdefault(route, record.offset)
                         continue
-                    dead_letter(stub, record, str(error), timeout_s)
+                    print(f"  nack {describe(record)} on its last attempt, to the dead-letter "
+                          f"topic: {error}")
                     stats["dead-lettered"] += 1
-                    acks.append(record.delivery_id)
-                    done.add(where)
                 except PoisonError as error:
-                    dead_letter(stub, record, str(error), timeout_s)
+                    # It can never be processed: to the dead-letter topic at once, rather than
+                    # through MAX_ATTEMPTS backoffs that hold its key back. Later records of its
+                    # key need not wait for it: the app is done with it.
+                    print(f"  nack {describe(record)} to the dead-letter topic: {error}")
+                    requests.nack(record.delivery_id, str(error), dead_letter=True)
                     stats["dead-lettered"] += 1
-                    acks.append(record.delivery_id)
-                    done.add(where)
-            # One Ack (and one Nack) per batch: fewer messages than one per record.
+                if held.get(route) == record.offset:
+                    del held[route]
+                done.add((record.topic, record.partition, record.offset))
+            # One Ack per batch: fewer messages than one per record.
             requests.ack(acks)
-            requests.nack(nacks)
             if len(done) >= count:
                 break
     finally:
         requests.close()
-    # Half-closed: the sidecar ends the stream with OK once it has read the acks. Records it
-    # sent meanwhile stay unacked and are delivered again to the group's next stream.
+    # Half-closed: the sidecar ends the stream with OK once it has read the acks and nacks (it
+    # writes the dead letters on its own time). Records it sent meanwhile stay unacked and are
+    # delivered again to the group's next stream.
     late = sum(len(r.records.records) for r in responses if r.HasField("records"))
     if late:
         print(f"  {late} records arrived after the last one needed; left unacked")
     return len(done), stats
+
+
+def read_dead_letters(stub, group, topic, count, timeout_s):
+    """Reads `count` records of the dead-letter topic `topic` as `group` and acks them.
+
+    Prints each with why it was given up on and where it came from (the sidecar's dlq.*
+    headers): how an app inspects its dead letters, or replays them (produce the value back to
+    dlq.original.topic once the bug is fixed). A plain subscription, without policies. Returns
+    how many it read.
+    """
+    read = 0
+    requests = ConsumeRequests(pb.Subscribe(group=group, topics=[topic]))
+    responses = stub.Consume(iter(requests), timeout=timeout_s)
+    try:
+        for response in responses:
+            if response.HasField("subscribed"):
+                print(f"  subscribed: group {group}, stream {response.subscribed.stream_id}")
+                continue
+            acks = []
+            for record in response.records.records[:count - read]:  # more: left unacked
+                headers = {h.key: h.value.decode(errors="replace") for h in record.headers}
+                key = record.key.decode(errors="replace") if record.HasField("key") else "(null)"
+                print(f"  dead letter: key={key} reason={headers.get('dlq.reason', '?')} "
+                      f"attempts={headers.get('dlq.delivery.attempts', '?')} from "
+                      f"{headers.get('dlq.original.topic', '?')}/"
+                      f"{headers.get('dlq.original.partition', '?')}@"
+                      f"{headers.get('dlq.original.offset', '?')}")
+                acks.append(record.delivery_id)
+            read += len(acks)
+            requests.ack(acks)
+            if read >= count:
+                break
+    finally:
+        requests.close()
+    for _ in responses:
+        pass  # half-closed: the sidecar ends the stream once it has read the acks
+    return read
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,12 +426,32 @@ def main():
         print(f"consuming {args.count} orders from {args.topic} as group {args.group}")
         consumed, stats = consume_orders(stub, args.group, args.topic, args.count,
                                          args.max_in_flight, args.timeout_s)
-        print(f"consumed {consumed}")
-        for name, value in stats.items():
-            print(f"{name} {value}")
+
+        def report():
+            print(f"consumed {consumed}")
+            for name, value in stats.items():
+                print(f"{name} {value}")
+
         if consumed != args.count:
+            report()
             print(f"orders_example: the stream ended after {consumed} of {args.count} records",
                   file=sys.stderr)
+            return 1
+
+        # Read the dead letters back in a group of their own: the orders' group is done with them.
+        step = "reading dead letters"
+        read_back = 0
+        if stats["dead-lettered"]:
+            group = args.group + "-dead-letters"
+            print(f"reading {stats['dead-lettered']} dead letters from "
+                  f"{dead_letter_topic(args.topic)} as group {group}")
+            read_back = read_dead_letters(stub, group, dead_letter_topic(args.topic),
+                                          stats["dead-lettered"], args.timeout_s)
+        report()
+        print(f"dead letters read back {read_back}")
+        if read_back != stats["dead-lettered"]:
+            print(f"orders_example: the dead-letter stream ended after {read_back} of "
+                  f"{stats['dead-lettered']} records", file=sys.stderr)
             return 1
     except grpc.RpcError as error:
         print(f"orders_example: {step}: {explain(error, args.target)}", file=sys.stderr)

@@ -60,14 +60,17 @@ expect_line() {
 }
 
 # expect_orders_report FILE COUNT: fails unless FILE is the report of an orders example that
-# produced and consumed COUNT records, nacked one (which came again, at attempt 2) and sent
-# one to the dead-letter topic.
+# produced and consumed COUNT records, nacked one (which came again, at attempt 2), nacked one
+# to the dead-letter topic on its first attempt and read that dead letter back.
 expect_orders_report() {
   local out="$1" count="$2"
   expect_line "${out}" "produced ${count}"
   expect_line "${out}" "consumed ${count}"
   expect_line "${out}" "nacked 1"
   expect_line "${out}" "dead-lettered 1"
+  expect_line "${out}" "dead letters read back 1"
+  grep -q "dead letter: key=.* reason=.* attempts=1 " "${out}" ||
+    fail "expected a dead letter read back, given up on at delivery attempt 1"
   local redelivered
   redelivered="$(sed -n 's/^redelivered \([0-9]*\)$/\1/p' "${out}")"
   [[ -n "${redelivered}" && "${redelivered}" -ge 1 ]] ||
