@@ -21,7 +21,16 @@
 #include "sidecar/server/server.h"
 #include "sidecar/server/signals.h"
 
-DEFINE_string(listen, "127.0.0.1:50051", "gRPC address to serve on: host:port or unix:/path");
+namespace {
+
+// Every default lives in SidecarConfig; the flags take theirs from it.
+const kafka_sidecar::sidecar::SidecarConfig kDefaults;
+
+int32_t Ms(absl::Duration d) { return static_cast<int32_t>(absl::ToInt64Milliseconds(d)); }
+
+}  // namespace
+
+DEFINE_string(listen, kDefaults.listen.c_str(), "gRPC address to serve on: host:port or unix:/path");
 DEFINE_string(brokers, "",
               "Kafka bootstrap servers (host:port,...), or 'embedded' for an in-process, "
               "in-memory Kafka cluster meant for trying things only. Required");
@@ -29,62 +38,67 @@ DEFINE_string(kafka_config, "",
               "extra librdkafka settings as key=value,key=value (for example "
               "linger.ms=5,compression.type=lz4); an item @/path reads a properties file, one "
               "key=value per line (use it for secrets: command lines are visible to others)");
-DEFINE_bool(allow_remote, false,
+DEFINE_bool(allow_remote, kDefaults.allow_remote,
             "allow --listen on an address other than loopback or a unix socket: the API has no "
             "authentication, so anyone who reaches it can produce and consume");
-DEFINE_string(health_listen, "",
+DEFINE_string(health_listen, kDefaults.health_listen.c_str(),
               "a second gRPC address serving only grpc.health.v1, for kubelet gRPC probes "
               "(service 'liveness': the process runs; service '': ready, Kafka reachable and "
               "not draining); empty: off");
-DEFINE_string(metrics_listen, "127.0.0.1:9464",
+DEFINE_string(metrics_listen, kDefaults.metrics_listen.c_str(),
               "HTTP address of /metrics (Prometheus), /healthz and /readyz; empty: off");
-DEFINE_int32(health_check_interval_ms, 5000,
+DEFINE_int32(health_check_interval_ms, Ms(kDefaults.health_check_interval),
              "how often the sidecar asks Kafka for metadata to know it is reachable (health)");
-DEFINE_int32(max_pending_produces, 1000,
+DEFINE_int32(max_pending_produces, kDefaults.max_pending_produces,
              "records of one ProduceStream or ProduceBatchStream accepted and not yet "
              "answered; past this the sidecar stops reading the stream (a batch is never "
              "split), so gRPC flow control pushes back on the app");
-DEFINE_int32(max_in_flight_per_stream, 1000,
+DEFINE_int32(max_in_flight_per_stream, kDefaults.max_in_flight_per_stream,
              "cap (and default) of a Consume stream's unacked records (Subscribe.max_in_flight)");
-DEFINE_int32(commit_interval_ms, 1000, "how often acked offsets are committed to Kafka");
-DEFINE_int32(max_buffered_records, 100000,
+DEFINE_int32(commit_interval_ms, Ms(kDefaults.commit_interval),
+             "how often acked offsets are committed to Kafka");
+DEFINE_int32(max_buffered_records, kDefaults.max_buffered_records,
              "records of one subscription waiting in the sidecar (fetched, not yet sent to an "
              "app) at which its partitions are paused; they resume at a quarter");
-DEFINE_int32(max_buffered_mib, 64,
+DEFINE_int32(max_buffered_mib, kDefaults.max_buffered_mib,
              "the same bound in MiB of record data (keys, values, headers): whichever is "
              "reached first pauses the partitions");
-DEFINE_int32(max_subscriptions, 100,
+DEFINE_int32(max_subscriptions, kDefaults.max_subscriptions,
              "subscriptions (consumer-group memberships, one per group and topic set) held at "
              "once, each with its own Kafka client, threads and buffers; a Consume stream that "
              "needs one more ends with RESOURCE_EXHAUSTED");
-DEFINE_int32(unsubscribe_linger_ms, 5000,
+DEFINE_int32(unsubscribe_linger_ms, Ms(kDefaults.unsubscribe_linger),
              "how long a subscription (a consumer-group membership) outlives its last stream");
-DEFINE_string(assignment_strategy, "cooperative-sticky",
+DEFINE_string(assignment_strategy,
+              std::string(kafka_sidecar::sidecar::AssignmentStrategyName(kDefaults.assignment_strategy))
+                  .c_str(),
               "how the consumer group spreads partitions over its members: cooperative-sticky "
               "(a rebalance stops only the partitions that move), range or roundrobin (every "
               "member stops); all members of a group must offer the same");
-DEFINE_string(group_instance_id, "",
+DEFINE_string(group_instance_id, kDefaults.group_instance_id.c_str(),
               "static group membership (KIP-345), for example the pod name: a sidecar that "
               "restarts within session.timeout.ms gets its partitions back without a "
               "rebalance. Empty: dynamic membership");
-DEFINE_string(ordering, "key",
+DEFINE_string(ordering,
+              std::string(kafka_sidecar::sidecar::OrderingName(kDefaults.ordering)).c_str(),
               "how a subscription's records are spread over the app's streams: key (per-key "
               "order), partition (per-partition order) or none (least-loaded stream, no order)");
-DEFINE_int32(client_inactivity_timeout_ms, 60000,
+DEFINE_int32(client_inactivity_timeout_ms, Ms(kDefaults.client_inactivity_timeout),
              "a Consume stream holding unacked records that sends no ack or nack this long is "
              "ended with DEADLINE_EXCEEDED and its records go to the other streams");
-DEFINE_int32(kafka_unavailable_timeout_ms, 60000,
+DEFINE_int32(kafka_unavailable_timeout_ms, Ms(kDefaults.kafka_unavailable_timeout),
              "Kafka unreachable this long ends a subscription's streams with UNAVAILABLE");
-DEFINE_int32(shutdown_grace_ms, 10000,
+DEFINE_int32(shutdown_grace_ms, Ms(kDefaults.shutdown_grace),
              "on SIGTERM, how long Kafka gets to acknowledge the records already accepted and "
              "apps get to ack the records in flight");
-DEFINE_int32(embedded_partitions, 6,
+DEFINE_int32(embedded_partitions, kDefaults.embedded_partitions,
              "with --brokers=embedded: partitions of each topic created on first use");
 DECLARE_bool(help);
 DECLARE_bool(helpshort);
 DECLARE_string(helpmatch);
 
-DEFINE_int32(embedded_brokers, 3, "with --brokers=embedded: number of in-memory brokers");
+DEFINE_int32(embedded_brokers, kDefaults.embedded_brokers,
+             "with --brokers=embedded: number of in-memory brokers");
 
 namespace kafka_sidecar::sidecar {
 namespace {
@@ -114,8 +128,12 @@ absl::StatusOr<SidecarConfig> ConfigFromFlags() {
   config.max_subscriptions = FLAGS_max_subscriptions;
   config.unsubscribe_linger = absl::Milliseconds(FLAGS_unsubscribe_linger_ms);
   config.kafka_unavailable_timeout = absl::Milliseconds(FLAGS_kafka_unavailable_timeout_ms);
-  config.ordering = FLAGS_ordering;
-  config.assignment_strategy = FLAGS_assignment_strategy;
+  absl::StatusOr<Ordering> ordering = ParseOrdering(FLAGS_ordering);
+  if (!ordering.ok()) return ordering.status();
+  config.ordering = *ordering;
+  absl::StatusOr<AssignmentStrategy> strategy = ParseAssignmentStrategy(FLAGS_assignment_strategy);
+  if (!strategy.ok()) return strategy.status();
+  config.assignment_strategy = *strategy;
   config.group_instance_id = FLAGS_group_instance_id;
   config.client_inactivity_timeout = absl::Milliseconds(FLAGS_client_inactivity_timeout_ms);
   config.shutdown_grace = absl::Milliseconds(FLAGS_shutdown_grace_ms);

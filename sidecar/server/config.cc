@@ -70,6 +70,57 @@ bool IsLocalAddress(const std::string& listen) {
   return host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
 }
 
+absl::string_view AssignmentStrategyName(AssignmentStrategy strategy) {
+  switch (strategy) {
+    case AssignmentStrategy::kCooperativeSticky:
+      return "cooperative-sticky";
+    case AssignmentStrategy::kRange:
+      return "range";
+    case AssignmentStrategy::kRoundRobin:
+      return "roundrobin";
+  }
+  return "cooperative-sticky";
+}
+
+absl::StatusOr<AssignmentStrategy> ParseAssignmentStrategy(absl::string_view name) {
+  for (AssignmentStrategy strategy :
+       {AssignmentStrategy::kCooperativeSticky, AssignmentStrategy::kRange,
+        AssignmentStrategy::kRoundRobin}) {
+    if (name == AssignmentStrategyName(strategy)) return strategy;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--assignment_strategy must be cooperative-sticky, range or roundrobin, got '", name, "'"));
+}
+
+absl::string_view OrderingName(Ordering ordering) {
+  switch (ordering) {
+    case Ordering::kKey:
+      return "key";
+    case Ordering::kPartition:
+      return "partition";
+    case Ordering::kNone:
+      return "none";
+  }
+  return "key";
+}
+
+absl::StatusOr<Ordering> ParseOrdering(absl::string_view name) {
+  for (Ordering ordering : {Ordering::kKey, Ordering::kPartition, Ordering::kNone}) {
+    if (name == OrderingName(ordering)) return ordering;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--ordering must be key, partition or none, got '", name, "'"));
+}
+
+BufferBudget SplitBufferBudget(const SidecarConfig& config) {
+  BufferBudget budget;
+  budget.queue_records = static_cast<size_t>(config.max_buffered_records);
+  budget.queue_bytes = static_cast<size_t>(config.max_buffered_mib) << 20;
+  budget.prefetch_records = std::max(config.max_buffered_records / 2, 1000);
+  budget.prefetch_kbytes = std::max(config.max_buffered_mib * 1024 / 2, 1024);
+  return budget;
+}
+
 absl::Status ValidateConfig(const SidecarConfig& config) {
   if (absl::Status s = ValidateListenAddress(config.listen); !s.ok()) return s;
   if (!config.allow_remote && !IsLocalAddress(config.listen)) {
@@ -96,22 +147,19 @@ absl::Status ValidateConfig(const SidecarConfig& config) {
         "--brokers is required: Kafka bootstrap servers (host:port,...), or 'embedded' for an "
         "in-memory cluster to try things with");
   }
-  if (config.ordering != "key" && config.ordering != "partition" && config.ordering != "none") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--ordering must be key, partition or none, got '", config.ordering, "'"));
-  }
-  if (config.assignment_strategy != "cooperative-sticky" && config.assignment_strategy != "range" &&
-      config.assignment_strategy != "roundrobin") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--assignment_strategy must be cooperative-sticky, range or roundrobin, got '",
-                     config.assignment_strategy, "'"));
-  }
   if (absl::Status s = ValidateGroupInstanceId(config.group_instance_id); !s.ok()) return s;
   for (const auto& [name, value] : config.kafka_settings) {
     if (name == "group.instance.id") {
       // Each membership needs an id of its own; the flag gives them one.
       return absl::InvalidArgumentError(
           "--kafka_config: set group.instance.id with --group_instance_id instead");
+    }
+    if (name == "partition.assignment.strategy") {
+      // The sidecar reads the strategy to know how it leaves and what to say when a group
+      // refuses it: one place sets it.
+      return absl::InvalidArgumentError(
+          "--kafka_config: set partition.assignment.strategy with --assignment_strategy "
+          "instead");
     }
   }
   const bool embedded = config.brokers == kEmbeddedBrokers;

@@ -5,10 +5,28 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "broker/kafka_config.h"
+#include "sidecar/consume/dispatcher.h"
 
 namespace kafka_sidecar::sidecar {
+
+// How a consumer group spreads partitions over its members (librdkafka's
+// partition.assignment.strategy). Every member of a group must offer the same.
+enum class AssignmentStrategy {
+  kCooperativeSticky,  // a rebalance stops only the partitions that move
+  kRange,              // every member stops (librdkafka's and the Java client's first choice)
+  kRoundRobin,         // every member stops
+};
+
+// The flag's (and librdkafka's) name of each value, and back: INVALID_ARGUMENT naming the flag
+// and the accepted values for any other text.
+absl::string_view AssignmentStrategyName(AssignmentStrategy strategy);
+absl::StatusOr<AssignmentStrategy> ParseAssignmentStrategy(absl::string_view name);
+absl::string_view OrderingName(Ordering ordering);
+absl::StatusOr<Ordering> ParseOrdering(absl::string_view name);
 
 // Everything the sidecar is configured with. main.cc fills it from flags; the rest of the code
 // (and every test) takes this struct and never reads flags.
@@ -50,16 +68,13 @@ struct SidecarConfig {
   int max_subscriptions = 100;
   // Consume: how long a subscription outlives its last stream.
   absl::Duration unsubscribe_linger = absl::Seconds(5);
-  // Consume: how the group spreads partitions over its members: "cooperative-sticky" (only
-  // moved partitions stop during a rebalance), "range" or "roundrobin" (every member stops).
-  // Every member of a group must offer the same.
-  std::string assignment_strategy = "cooperative-sticky";
+  // Consume: how the group spreads partitions over its members.
+  AssignmentStrategy assignment_strategy = AssignmentStrategy::kCooperativeSticky;
   // Consume: static group membership (KIP-345) when set, for example the pod name: a sidecar
   // that restarts within the session timeout gets its partitions back without a rebalance.
   std::string group_instance_id;
-  // Consume: how a subscription's records are spread over its streams: "key", "partition" or
-  // "none".
-  std::string ordering = "key";
+  // Consume: how a subscription's records are spread over its streams.
+  Ordering ordering = Ordering::kKey;
   // Consume: a stream holding records that sends no ack or nack this long is ended.
   absl::Duration client_inactivity_timeout = absl::Seconds(60);
   // Consume: Kafka unreachable this long ends a subscription's streams with UNAVAILABLE.
@@ -75,6 +90,19 @@ struct SidecarConfig {
 };
 
 inline constexpr char kEmbeddedBrokers[] = "embedded";
+
+// One subscription's memory budget, split in one place: its own queue (records fetched and
+// waiting for the app, at which its partitions pause) and librdkafka's prefetch (where
+// librdkafka stops fetching by itself), half of it each way. The subscription drains the
+// prefetch into its queue as it comes, so the prefetch fills only when the app falls behind or
+// fetch responses outrun the poll; a stalled app holds both full.
+struct BufferBudget {
+  size_t queue_records;
+  size_t queue_bytes;
+  int prefetch_records;  // queued.min.messages
+  int prefetch_kbytes;   // queued.max.messages.kbytes
+};
+BufferBudget SplitBufferBudget(const SidecarConfig& config);
 
 // Checks every field; the error is INVALID_ARGUMENT and names the flag (`--listen`, ...) and
 // the accepted range.

@@ -70,8 +70,10 @@ TEST(ConfigTest, ConsumeSettingsHaveRanges) {
        "--kafka_unavailable_timeout_ms"},
       {[](SidecarConfig& c) { c.client_inactivity_timeout = absl::ZeroDuration(); },
        "--client_inactivity_timeout_ms"},
-      {[](SidecarConfig& c) { c.ordering = "random"; }, "--ordering"},
-      {[](SidecarConfig& c) { c.assignment_strategy = "sticky"; }, "--assignment_strategy"},
+      {[](SidecarConfig& c) {
+         c.kafka_settings = {{"partition.assignment.strategy", "range"}};
+       },
+       "--assignment_strategy"},
       {[](SidecarConfig& c) { c.group_instance_id = "pod a"; }, "--group_instance_id"},
       {[](SidecarConfig& c) { c.kafka_settings = {{"group.instance.id", "pod-a"}}; },
        "--group_instance_id"},
@@ -87,12 +89,43 @@ TEST(ConfigTest, ConsumeSettingsHaveRanges) {
   }
 }
 
-TEST(ConfigTest, AcceptsEveryAssignmentStrategyAndPodNamesAsInstanceIds) {
-  SidecarConfig config = ValidConfig();
-  for (const char* strategy : {"cooperative-sticky", "range", "roundrobin"}) {
-    config.assignment_strategy = strategy;
-    EXPECT_TRUE(ValidateConfig(config).ok()) << strategy;
+TEST(ConfigTest, ParsesEachStrategyAndOrderingByItsFlagNameAndRefusesOthersNamingTheFlag) {
+  for (const char* name : {"cooperative-sticky", "range", "roundrobin"}) {
+    absl::StatusOr<AssignmentStrategy> strategy = ParseAssignmentStrategy(name);
+    ASSERT_TRUE(strategy.ok()) << name;
+    EXPECT_EQ(AssignmentStrategyName(*strategy), name);
   }
+  for (const char* name : {"key", "partition", "none"}) {
+    absl::StatusOr<Ordering> ordering = ParseOrdering(name);
+    ASSERT_TRUE(ordering.ok()) << name;
+    EXPECT_EQ(OrderingName(*ordering), name);
+  }
+  EXPECT_EQ(ParseAssignmentStrategy("sticky").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ParseAssignmentStrategy("sticky").status().message(),
+              HasSubstr("--assignment_strategy must be cooperative-sticky, range or roundrobin"));
+  EXPECT_THAT(ParseOrdering("random").status().message(),
+              HasSubstr("--ordering must be key, partition or none, got 'random'"));
+  EXPECT_EQ(SidecarConfig().assignment_strategy, AssignmentStrategy::kCooperativeSticky);
+  EXPECT_EQ(SidecarConfig().ordering, Ordering::kKey);
+}
+
+TEST(ConfigTest, TheBufferBudgetSplitsHalfToLibrdkafkasPrefetchWithAFloor) {
+  SidecarConfig config = ValidConfig();
+  BufferBudget budget = SplitBufferBudget(config);
+  EXPECT_EQ(budget.queue_records, 100000u);
+  EXPECT_EQ(budget.queue_bytes, size_t{64} << 20);
+  EXPECT_EQ(budget.prefetch_records, 50000);
+  EXPECT_EQ(budget.prefetch_kbytes, 32 * 1024);
+  config.max_buffered_records = 100;
+  config.max_buffered_mib = 1;
+  budget = SplitBufferBudget(config);
+  EXPECT_EQ(budget.prefetch_records, 1000);
+  EXPECT_EQ(budget.prefetch_kbytes, 1024);
+}
+
+TEST(ConfigTest, AcceptsPodNamesAsInstanceIds) {
+  SidecarConfig config = ValidConfig();
   for (const char* id : {"", "orders-7d9f8b6c5-x2x4z", "pod_1.a"}) {
     config.group_instance_id = id;
     EXPECT_TRUE(ValidateConfig(config).ok()) << id;

@@ -17,15 +17,14 @@ namespace {
 SubscriptionOptions SubscriptionDefaults(const SidecarConfig& config) {
   SubscriptionOptions options;
   options.commit_interval = config.commit_interval;
-  options.max_buffered_records = static_cast<size_t>(config.max_buffered_records);
-  options.max_buffered_bytes = static_cast<size_t>(config.max_buffered_mib) << 20;
+  const BufferBudget budget = SplitBufferBudget(config);
+  options.max_buffered_records = budget.queue_records;
+  options.max_buffered_bytes = budget.queue_bytes;
   options.poll_timeout = config.consumer_poll_timeout;
   options.linger = config.unsubscribe_linger;
   options.kafka_unavailable_timeout = config.kafka_unavailable_timeout;
   options.inactivity_timeout = config.client_inactivity_timeout;
-  options.dispatch.ordering = config.ordering == "none"        ? Ordering::kNone
-                              : config.ordering == "partition" ? Ordering::kPartition
-                                                               : Ordering::kKey;
+  options.dispatch.ordering = config.ordering;
   return options;
 }
 
