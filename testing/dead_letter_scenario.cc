@@ -36,6 +36,34 @@ void ProduceTen(const DeadLetterSetup& setup) {
   ASSERT_TRUE(ProduceDirect(setup.bootstrap, setup.topic, 10, 20).ok());
 }
 
+std::optional<Record> NackOneAckTheRest(ConsumeClient& client, const std::string& poison_key,
+                                        bool dead_letter, const std::string& reason) {
+  std::optional<Record> poison;
+  int acked = 0;
+  while (acked < 9 || !poison.has_value()) {
+    std::optional<kafka_sidecar::v1::RecordBatch> batch = client.Next();
+    if (!batch.has_value()) {
+      ADD_FAILURE() << "the stream ended: " << client.AwaitEnd().error_message();
+      return std::nullopt;
+    }
+    for (const Record& r : batch->records()) {
+      if (poison.has_value() && r.partition() == poison->partition() &&
+          r.offset() == poison->offset()) {
+        ADD_FAILURE() << "the nacked record came again, at attempt " << r.delivery_attempt();
+        return std::nullopt;
+      }
+      if (r.key() == poison_key && !poison.has_value()) {
+        poison = r;
+        EXPECT_TRUE(client.Nack({r.delivery_id()}, dead_letter, reason));
+      } else {
+        EXPECT_TRUE(client.Ack({r.delivery_id()}));
+        ++acked;
+      }
+    }
+  }
+  return poison;
+}
+
 std::map<std::string, std::string> Headers(const ConsumedRecord& record) {
   std::map<std::string, std::string> headers;
   for (const auto& [key, value] : record.headers) headers[key] = value;

@@ -3,9 +3,11 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "proto/kafka_sidecar.pb.h"
+#include "testing/consume_client.h"
 #include "testing/kafka_test_client.h"
 #include "testing/sidecar_process.h"
 
@@ -28,6 +30,14 @@ kafka_sidecar::v1::Subscribe PoisonPolicies(const DeadLetterSetup& setup, uint32
 
 // Ten records to `setup.topic`: keys key-0 .. key-9 in turn.
 void ProduceTen(const DeadLetterSetup& setup);
+
+// Reads `client`'s records (of ProduceTen) until the first record of `poison_key` was nacked
+// (with `dead_letter` and `reason`) and the nine others acked; the poison record, or nullopt
+// after a failure. A failure too if the poison came again meanwhile.
+std::optional<kafka_sidecar::v1::Record> NackOneAckTheRest(ConsumeClient& client,
+                                                           const std::string& poison_key,
+                                                           bool dead_letter,
+                                                           const std::string& reason);
 
 // A record's headers by key.
 std::map<std::string, std::string> Headers(const ConsumedRecord& record);

@@ -81,24 +81,8 @@ TEST_F(DeadLetterTest, ANackAskingForTheDeadLetterTopicSendsTheRecordThereAtOnce
   auto stub = sidecar->NewStub();
   ConsumeClient client(*stub, absl::Seconds(90));
   ASSERT_TRUE(client.Subscribe(Policies(/*min_backoff_ms=*/60000, /*max_attempts=*/0)));
-  std::optional<Record> poison;
-  int acked = 0;
-  while (acked < 9 || !poison.has_value()) {
-    std::optional<kafka_sidecar::v1::RecordBatch> batch = client.Next();
-    ASSERT_TRUE(batch.has_value());
-    for (const Record& r : batch->records()) {
-      ASSERT_FALSE(poison.has_value() && r.offset() == poison->offset() &&
-                   r.partition() == poison->partition())
-          << "a record sent to the dead-letter topic came again";
-      if (r.key() == "key-3" && !poison.has_value()) {
-        poison = r;
-        ASSERT_TRUE(client.Nack({r.delivery_id()}, /*dead_letter=*/true, "poison"));
-      } else {
-        ASSERT_TRUE(client.Ack({r.delivery_id()}));
-        ++acked;
-      }
-    }
-  }
+  // Without a nack on its last attempt (max 0) it goes only when asked, and never comes again.
+  ASSERT_TRUE(NackOneAckTheRest(client, "key-3", /*dead_letter=*/true, "poison").has_value());
   absl::StatusOr<std::vector<ConsumedRecord>> dead =
       ReadTopic(setup_.bootstrap, setup_.dead_letter_topic, 1, absl::Seconds(10));
   ASSERT_TRUE(dead.ok()) << dead.status();
@@ -117,21 +101,10 @@ TEST_F(DeadLetterTest, FailedDeadLetterWritesAreRetriedAndTheRecordIsNotCommitte
   // Kafka refuses the next four produce requests: the dead-letter write fails four times.
   cluster_->PushRequestErrors(kProduceApi, std::vector<int>(4, kTopicAuthorizationFailed));
 
-  std::optional<Record> poison;
-  int acked = 0;
-  while (acked < 9 || !poison.has_value()) {
-    std::optional<kafka_sidecar::v1::RecordBatch> batch = client.Next();
-    ASSERT_TRUE(batch.has_value());
-    for (const Record& r : batch->records()) {
-      if (r.key() == "key-5" && !poison.has_value()) {
-        poison = r;
-        ASSERT_TRUE(client.Nack({r.delivery_id()}));  // its last attempt
-      } else {
-        ASSERT_TRUE(client.Ack({r.delivery_id()}));
-        ++acked;
-      }
-    }
-  }
+  // Nacked on its last attempt (max 1).
+  const std::optional<Record> poison =
+      NackOneAckTheRest(client, "key-5", /*dead_letter=*/false, "bad");
+  ASSERT_TRUE(poison.has_value());
   // While the writes fail, the other partitions are committed to their ends and the poison's
   // partition never past it.
   absl::StatusOr<std::vector<int64_t>> ends = EndOffsets(setup_.bootstrap, setup_.topic, setup_.partitions);
@@ -174,20 +147,9 @@ TEST_F(DeadLetterTest, RecordsWaitingForARetryAreNotCommittedAtSigtermAndComeBac
     auto stub = sidecar->NewStub();
     ConsumeClient client(*stub, absl::Seconds(90));
     ASSERT_TRUE(client.Subscribe(Policies(/*min_backoff_ms=*/60000, /*max_attempts=*/5)));
-    int acked = 0;
-    while (acked < 9 || !poison.has_value()) {
-      std::optional<kafka_sidecar::v1::RecordBatch> batch = client.Next();
-      ASSERT_TRUE(batch.has_value());
-      for (const Record& r : batch->records()) {
-        if (r.key() == "key-7" && !poison.has_value()) {
-          poison = r;
-          ASSERT_TRUE(client.Nack({r.delivery_id()}));  // waits a minute for its retry
-        } else {
-          ASSERT_TRUE(client.Ack({r.delivery_id()}));
-          ++acked;
-        }
-      }
-    }
+    // It waits a minute for its retry.
+    poison = NackOneAckTheRest(client, "key-7", /*dead_letter=*/false, "later");
+    ASSERT_TRUE(poison.has_value());
     sidecar->process().Signal(SIGTERM);
     absl::StatusOr<int> exit = sidecar->process().Wait(absl::Seconds(30));
     ASSERT_TRUE(exit.ok()) << exit.status();

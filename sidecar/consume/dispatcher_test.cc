@@ -376,18 +376,6 @@ class DispatcherPolicyTest : public ::testing::Test {
     m.value = absl::StrCat(key, "@", offset);
     dispatcher_->Add(std::move(m));
   }
-  // Dispatches at `now_` and returns what each stream got, as "key@offset/attempt".
-  std::vector<std::string> Dispatch(FakeStream& stream) {
-    std::deque<Dispatcher::Outgoing> out;
-    dispatcher_->Dispatch(now_, out);
-    for (Dispatcher::Outgoing& batch : out) batch.stream->Send(std::move(batch.records));
-    std::vector<std::string> got;
-    for (const Record& r : stream.unacked) {
-      got.push_back(absl::StrCat(r.value(), "/", r.delivery_attempt()));
-    }
-    stream.unacked.clear();
-    return got;
-  }
   Dispatcher::NackOutcome Nack(uint64_t stream, uint64_t delivery_id, bool dead_letter = false,
                                uint64_t* ticket = nullptr) {
     return dispatcher_->Nack(stream, delivery_id, dead_letter, now_, ticket);
@@ -400,7 +388,8 @@ class DispatcherPolicyTest : public ::testing::Test {
     ADD_FAILURE() << value << " was not sent";
     return 0;
   }
-  // Dispatches and keeps the records (with their ids) in `sent`.
+  // Dispatches at `now_`, keeps the records `stream` got (with their ids) in `sent`, and returns
+  // them as "key@offset/attempt".
   std::vector<std::string> DispatchKeeping(FakeStream& stream, std::vector<Record>& sent) {
     std::deque<Dispatcher::Outgoing> out;
     dispatcher_->Dispatch(now_, out);
