@@ -93,7 +93,7 @@ TEST(ConsumeStreamsTest, SilentStreamIsEndedAndItsRecordsGoToTheOthers) {
   SimulatedClock clock;
   SidecarHarness::Options options;
   options.clock = &clock;
-  options.config.ordering = "partition";  // one partition: one route, owned by one stream
+  options.config.ordering = sidecar::Ordering::kPartition;  // one partition: one route, one stream
   options.config.client_inactivity_timeout = absl::Seconds(30);
   options.config.kafka_unavailable_timeout = absl::Hours(10);
   options.config.unsubscribe_linger = absl::Hours(1);

@@ -123,7 +123,9 @@ void ExpectBackoffThenDeadLetter(const DeadLetterSetup& setup, const SidecarProc
         later_others.push_back(now);
       }
     }
-    if (!acks.empty()) ASSERT_TRUE(client.Ack(acks));
+    if (!acks.empty()) {
+      ASSERT_TRUE(client.Ack(acks));
+    }
   }
 
   ASSERT_EQ(deliveries.size(), 3u);
