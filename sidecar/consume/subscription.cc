@@ -56,6 +56,8 @@ Subscription::Subscription(SubscriptionOptions options,
       kafka_(options_.kafka_unavailable_timeout, clock_.Now()),
       flow_(options_.max_buffered_records, options_.max_buffered_bytes, kMaxPollRecords),
       linger_(options_.linger, clock_.Now()) {
+  CHECK(dead_letters_ != nullptr || options_.dispatch.policy.dead_letter_topic.empty())
+      << "a dead-letter policy needs a producer";
   absl::MutexLock lock(&inbox_->mu);
   inbox_->subscription = this;
 }
@@ -275,7 +277,9 @@ void Subscription::OnDeadLetterWritten(uint64_t ticket, const absl::Status& stat
                    << PrintableName(options_.dispatch.policy.dead_letter_topic)
                    << "' failed: " << status << "; trying again in " << backoff
                    << " (its offset is not committed meanwhile)";
-      consumer_->Wake();  // the poll thread tries again when it is due
+      // The poll thread tries again when it is due. (Once it has seen stopping_, it may be
+      // releasing the consumer.)
+      if (!stopping_) consumer_->Wake();
     }
   }
   if (send) SendOutbox();
