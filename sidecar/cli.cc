@@ -231,8 +231,12 @@ int Consume(const std::shared_ptr<grpc::Channel>& channel) {
       std::cout << record.topic() << " partition=" << record.partition()
                 << " offset=" << record.offset()
                 << " key=" << (record.has_key() ? record.key() : "(null)")
-                << " value=" << record.value() << " attempt=" << record.delivery_attempt()
-                << "\n";
+                << " value=" << record.value() << " attempt=" << record.delivery_attempt();
+      for (int i = 0; i < record.headers_size(); ++i) {
+        std::cout << (i == 0 ? " headers=" : ",") << record.headers(i).key() << "="
+                  << record.headers(i).value();
+      }
+      std::cout << "\n";
       ids->Add(record.delivery_id());
       ++received;
     }
