@@ -96,6 +96,7 @@ absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(
   absl::StatusOr<RdKafkaConfPtr> conf = NewRdKafkaConf(settings);
   if (!conf.ok()) return conf.status();
   std::unique_ptr<RdKafkaConsumer> consumer(new RdKafkaConsumer(options.group));
+  consumer->fetch_stop_records_ = static_cast<size_t>(std::max(1, options.max_prefetch_records));
   for (const auto& [name, value] : settings) {
     if (name == "group.instance.id") consumer->static_member_ = !value.empty();
     if (name == "queued.min.messages") {
@@ -222,7 +223,7 @@ absl::Status RdKafkaConsumer::Poll(absl::Duration timeout, size_t max, std::vect
   // look again only when an op reaches them or a second has passed: a backlog whose fetch
   // responses come faster than one poll takes them then moves a second at a time. The queue
   // seen now is at most one poll's take below what a broker thread saw, so this catches
-  // every stop; once the queue is empty, fetching is restarted (RestartFetching).
+  // every stop; once the queue is empty, fetching is restarted (below).
   if (rd_kafka_queue_length(records_) + last_taken_ >= fetch_stop_records_) {
     fetching_may_have_stopped_ = true;
   }

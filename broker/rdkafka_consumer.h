@@ -81,7 +81,7 @@ class RdKafkaConsumer final : public GroupConsumer {
   rd_kafka_queue_t* records_ = nullptr;  // where assigned partitions' records go; owned
   std::vector<rd_kafka_message_t*> batch_;  // Poll's message array, reused
   // queued.min.messages: records_ holding this many stops every partition's fetching.
-  size_t fetch_stop_records_ = 0;
+  size_t fetch_stop_records_ = 1;
   size_t last_taken_ = 0;  // records the previous Poll took
   // records_ may have reached fetch_stop_records_ since fetching was last restarted.
   bool fetching_may_have_stopped_ = false;

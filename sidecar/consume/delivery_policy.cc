@@ -6,12 +6,16 @@
 
 namespace kafka_sidecar::sidecar {
 
+absl::Duration DoublingBackoff(absl::Duration first, absl::Duration cap, uint32_t doublings) {
+  cap = std::max(first, cap);
+  absl::Duration backoff = first;
+  for (uint32_t i = 0; i < doublings && backoff < cap; ++i) backoff *= 2;
+  return std::min(backoff, cap);
+}
+
 absl::Duration DeliveryPolicy::Backoff(uint32_t attempt) const {
   if (min_backoff <= absl::ZeroDuration()) return absl::ZeroDuration();
-  const absl::Duration cap = std::max(min_backoff, max_backoff);
-  absl::Duration backoff = min_backoff;
-  for (uint32_t i = 1; i < attempt && backoff < cap; ++i) backoff *= 2;
-  return std::min(backoff, cap);
+  return DoublingBackoff(min_backoff, max_backoff, attempt > 0 ? attempt - 1 : 0);
 }
 
 bool DeliveryPolicy::GivesUp(uint32_t attempt, bool dead_letter) const {

@@ -11,6 +11,9 @@
 
 namespace kafka_sidecar::sidecar {
 
+// `first` doubled `doublings` times, capped at `cap` (at least `first`).
+absl::Duration DoublingBackoff(absl::Duration first, absl::Duration cap, uint32_t doublings);
+
 // What a subscription does with a record its app nacks (the public API's RetryPolicy and
 // DeadLetterPolicy): when it is sent again, and when it is given up on and written to a
 // dead-letter topic. Every stream of one subscription shares it.

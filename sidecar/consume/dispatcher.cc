@@ -1,6 +1,7 @@
 #include "sidecar/consume/dispatcher.h"
 
 #include <algorithm>
+#include <iterator>
 #include <tuple>
 #include <utility>
 
@@ -196,7 +197,10 @@ absl::Time Dispatcher::NextRetry() const {
 }
 
 void Dispatcher::RememberAttempt(const Pending& pending, uint32_t next_attempt) {
-  if (next_attempt > 1) remembered_[pending.message.tp][pending.message.offset] = next_attempt;
+  if (next_attempt <= 1 || remembered_count_ >= options_.max_remembered_attempts) return;
+  if (remembered_[pending.message.tp].insert_or_assign(pending.message.offset, next_attempt).second) {
+    ++remembered_count_;
+  }
 }
 
 uint32_t Dispatcher::RecallAttempt(const Message& message) {
@@ -204,11 +208,14 @@ uint32_t Dispatcher::RecallAttempt(const Message& message) {
   if (partition == remembered_.end()) return 1;
   std::map<int64_t, uint32_t>& offsets = partition->second;
   // Offsets come in increasing: those below are past for good.
-  offsets.erase(offsets.begin(), offsets.lower_bound(message.offset));
+  const auto past = offsets.lower_bound(message.offset);
+  remembered_count_ -= static_cast<size_t>(std::distance(offsets.begin(), past));
+  offsets.erase(offsets.begin(), past);
   uint32_t attempt = 1;
   if (!offsets.empty() && offsets.begin()->first == message.offset) {
     attempt = offsets.begin()->second;
     offsets.erase(offsets.begin());
+    --remembered_count_;
   }
   if (offsets.empty()) remembered_.erase(partition);
   return attempt;

@@ -59,6 +59,9 @@ class Dispatcher {
     size_t max_batch_records = 500;
     size_t max_batch_bytes = 1 << 20;
     DeliveryPolicy policy;
+    // At most this many attempt counts of records dropped with revoked partitions are kept
+    // (past it, such a record starts again at 1, as on another member).
+    size_t max_remembered_attempts = 100000;
   };
 
   // A batch for one stream, to be sent by the caller.
@@ -245,6 +248,7 @@ class Dispatcher {
   // Per partition revoked with records delivered and not acked: offset -> the attempt it
   // would be delivered on next, should the partition come back.
   absl::flat_hash_map<broker::TopicPartition, std::map<int64_t, uint32_t>> remembered_;
+  size_t remembered_count_ = 0;
   Queue unrouted_;             // kNone: records while there is no stream
   uint64_t next_seq_ = 1;
   size_t buffered_ = 0;

@@ -551,5 +551,22 @@ TEST_F(DispatcherPolicyTest, ARevokedPartitionDropsWaitingAndHeldRecordsAndItsAt
   EXPECT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/2", "b@1/2", "c@2/1"));
 }
 
+TEST_F(DispatcherPolicyTest, AttemptsOfRevokedRecordsAreRememberedUpToTheBound) {
+  dispatcher_ = std::make_unique<Dispatcher>(
+      Dispatcher::Options{Ordering::kKey, 100, 1 << 20, DeliveryPolicy{},
+                          /*max_remembered_attempts=*/1},
+      metrics_);
+  FakeStream& a = Join(1);
+  std::vector<Record> sent;
+  Add(0, 0, "a");
+  Add(0, 1, "b");
+  ASSERT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/1", "b@1/1"));
+  dispatcher_->DropPartitions(absl::flat_hash_set<TopicPartition>{TopicPartition{"t", 0}});
+  Add(0, 0, "a");
+  Add(0, 1, "b");
+  EXPECT_THAT(DispatchKeeping(a, sent), ElementsAre("a@0/2", "b@1/1"))
+      << "one remembered, the other past the bound";
+}
+
 }  // namespace
 }  // namespace kafka_sidecar::sidecar

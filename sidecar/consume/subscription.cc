@@ -266,12 +266,8 @@ void Subscription::OnDeadLetterWritten(uint64_t ticket, const absl::Status& stat
     } else {
       metrics_.dead_letter_write_failures++;
       FailedWrite& failed = failed_writes_[ticket];
-      absl::Duration backoff = options_.dead_letter_retry;
-      for (int i = 0; i < failed.failures && backoff < options_.max_dead_letter_retry; ++i) {
-        backoff *= 2;
-      }
-      backoff = std::min(backoff, options_.max_dead_letter_retry);
-      ++failed.failures;
+      const absl::Duration backoff = DoublingBackoff(
+          options_.dead_letter_retry, options_.max_dead_letter_retry, failed.failures++);
       failed.due = now + backoff;
       LOG(WARNING) << "[" << log_group_ << "] writing a record to the dead-letter topic '"
                    << PrintableName(options_.dispatch.policy.dead_letter_topic)

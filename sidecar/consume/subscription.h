@@ -195,7 +195,7 @@ class Subscription final : private broker::RebalanceListener {
   // A dead-letter write that failed, waiting to be tried again.
   struct FailedWrite {
     absl::Time due;
-    int failures = 0;
+    uint32_t failures = 0;
   };
 
   void OnAssigned(const std::vector<broker::TopicPartition>& partitions) override;

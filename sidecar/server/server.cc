@@ -20,6 +20,7 @@ SubscriptionOptions SubscriptionDefaults(const SidecarConfig& config) {
   const BufferBudget budget = SplitBufferBudget(config);
   options.max_buffered_records = budget.queue_records;
   options.max_buffered_bytes = budget.queue_bytes;
+  options.dispatch.max_remembered_attempts = budget.queue_records;
   options.poll_timeout = config.consumer_poll_timeout;
   options.linger = config.unsubscribe_linger;
   options.kafka_unavailable_timeout = config.kafka_unavailable_timeout;
