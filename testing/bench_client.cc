@@ -4,7 +4,8 @@
 //   records=<n> seconds=<first to last record> cpu_us=<this process's CPU> [p50_us= p99_us=]
 //
 // Modes (--mode):
-//   produce-direct     an idempotent acks=all librdkafka producer, every delivery report awaited
+//   produce-direct     an idempotent acks=all librdkafka producer, every delivery report awaited;
+//                      with --window, at most that many records waiting for Kafka
 //   produce-stream     ProduceStream, one request per record
 //   produce-batch      ProduceBatchStream, --batch records per message
 //   consume-direct     a librdkafka group consumer in a fresh group, reading --records
@@ -44,6 +45,9 @@ DEFINE_string(group, "", "consumer group (consume and latency modes)");
 DEFINE_int64(records, 200000, "records to produce or consume");
 DEFINE_int32(value_size, 100, "bytes per record value");
 DEFINE_int32(batch, 500, "records per ProduceBatch");
+DEFINE_int64(window, 0,
+             "produce-direct: at most this many records waiting for Kafka, asking librdkafka to "
+             "send at once at half of it (what a sidecar stream does); 0: no limit");
 DEFINE_int32(streams, 1, "Consume streams");
 DEFINE_int32(max_in_flight, 1000, "Subscribe.max_in_flight");
 DEFINE_int32(min_backoff_ms, 0,
@@ -131,7 +135,16 @@ void ProduceDirect() {
   const std::string value = Value(0);
   const double cpu = CpuMicros();
   const absl::Time start = absl::Now();
+  int64_t unasked = 0;  // produced since the last flush
   for (int64_t i = 0; i < FLAGS_records; ++i) {
+    if (FLAGS_window > 0) {
+      if (2 * (i - delivered - failed) >= FLAGS_window && 2 * unasked >= FLAGS_window) {
+        rd_kafka_flush(rk, 0);
+        unasked = 0;
+      }
+      while (i - delivered - failed >= FLAGS_window) rd_kafka_poll(rk, 1);
+      ++unasked;
+    }
     const std::string key = absl::StrCat("key-", i % 1000);
     while (rd_kafka_produce(topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
                             const_cast<char*>(value.data()), value.size(), key.data(), key.size(),
