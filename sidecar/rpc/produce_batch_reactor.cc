@@ -6,7 +6,6 @@
 #include <atomic>
 #include <utility>
 
-#include "sidecar/rpc/grpc_status.h"
 #include "sidecar/rpc/produce_request.h"
 
 namespace kafka_sidecar::sidecar {
@@ -104,64 +103,27 @@ class ProduceBatchReactor::Batch final : public broker::BatchDeliverySink {
 ProduceBatchReactor::ProduceBatchReactor(broker::Producer& producer, int max_pending,
                                          ProduceMetrics& metrics,
                                          ProduceStreamRegistry& registry)
-    : producer_(producer),
-      max_pending_(max_pending),
-      metrics_(metrics),
-      registry_(registry),
-      send_now_policy_(max_pending) {
-  const bool draining = registry_.Add(this);
-  {
-    absl::MutexLock lock(&mu_);
-    draining_ = draining;
-  }
+    : ProduceReactor(producer, max_pending, metrics, registry, "batch") {
   Pump();
 }
 
 ProduceBatchReactor::~ProduceBatchReactor() = default;
 
-void ProduceBatchReactor::Drain() {
-  {
-    absl::MutexLock lock(&mu_);
-    draining_ = true;
-  }
-  Pump();
+int ProduceBatchReactor::Accept(const ProduceBatch& request) {
+  ++open_batches_;
+  AddPending(request.records_size());
+  return request.records_size();
 }
 
-void ProduceBatchReactor::OnRead(const ProduceBatch* request, const absl::Status& end) {
-  bool accepted = false;
-  bool draining = false;
-  bool send_now = false;
-  const int records = request != nullptr ? request->records_size() : 0;
-  {
-    absl::MutexLock lock(&mu_);
-    if (request == nullptr) {
-      reads_done_ = true;
-      unparsed_ = end;
-      read_in_flight_ = false;
-    } else if (!finished_) {
-      // Counted before the producer sees them, so the stream cannot finish under them.
-      accepted = true;
-      draining = draining_;
-      ++open_batches_;
-      AddPending(records);
-      send_now = send_now_policy_.Accepted(records, pending_records_);
-    } else {
-      read_in_flight_ = false;
-    }
-  }
-  if (!accepted) {
-    Pump();
-    return;
-  }
-
-  auto* batch = new Batch(*this, *request);
+void ProduceBatchReactor::HandOver(const ProduceBatch& request, bool draining, bool send_now) {
+  auto* batch = new Batch(*this, request);
   views_.clear();
   header_views_.clear();
   size_t headers = 0;
-  for (const ProduceRequest& record : request->records()) headers += record.headers_size();
+  for (const ProduceRequest& record : request.records()) headers += record.headers_size();
   header_views_.reserve(headers);  // the views borrow from it: no reallocation below
-  for (int i = 0; i < records; ++i) {
-    const ProduceRequest& record = request->records(i);
+  for (int i = 0; i < request.records_size(); ++i) {
+    const ProduceRequest& record = request.records(i);
     absl::Status refusal =
         draining ? absl::UnavailableError(
                        "the sidecar is shutting down; the record was not produced")
@@ -178,13 +140,7 @@ void ProduceBatchReactor::OnRead(const ProduceBatch* request, const absl::Status
     producer_.ProduceBatch(views_, *batch);
     if (send_now) producer_.SendNow();
   }
-  {
-    // Only now may the request and the views be used for the next batch.
-    absl::MutexLock lock(&mu_);
-    read_in_flight_ = false;
-  }
   batch->Release();
-  Pump();
 }
 
 void ProduceBatchReactor::OnWriteDone(bool ok) {
@@ -208,11 +164,6 @@ void ProduceBatchReactor::OnWriteDone(bool ok) {
   Pump();
 }
 
-void ProduceBatchReactor::OnDone() {
-  registry_.Remove(this);
-  delete this;
-}
-
 void ProduceBatchReactor::Complete(Batch* batch) {
   std::unique_ptr<Batch> dropped;
   bool pump = false;
@@ -233,30 +184,13 @@ void ProduceBatchReactor::Complete(Batch* batch) {
   if (pump) PumpClaimed();
 }
 
-ProduceBatchReactor::Actions ProduceBatchReactor::NextActions() {
-  Actions actions;
-  if (finished_) return actions;
-  if (!write_in_flight_ && !broken_ && !ready_.empty()) {
-    writing_ = std::move(ready_.front());
-    ready_.pop_front();
-    write_in_flight_ = true;
-    actions.write = &writing_->result();
-    // More results are ready: let gRPC coalesce this one with the next.
-    actions.write_buffer_hint = !ready_.empty();
-  }
-  if (!read_in_flight_ && !reads_done_ && !draining_ && !broken_ &&
-      pending_records_ < max_pending_) {
-    read_in_flight_ = true;
-    actions.read = true;
-  }
-  if (open_batches_ == 0 && ready_.empty() && !write_in_flight_ &&
-      (reads_done_ || draining_ || broken_)) {
-    finished_ = true;
-    actions.finish = true;
-    actions.finish_status =
-        ProduceStreamEnd(broken_, unparsed_, draining_ && !reads_done_, "batch");
-  }
-  return actions;
+const ProduceBatchResult* ProduceBatchReactor::TakeNextWrite(bool& more) {
+  if (ready_.empty()) return nullptr;
+  writing_ = std::move(ready_.front());
+  ready_.pop_front();
+  // More results are ready: let gRPC coalesce this one with the next.
+  more = !ready_.empty();
+  return &writing_->result();
 }
 
 }  // namespace kafka_sidecar::sidecar
