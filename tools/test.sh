@@ -30,17 +30,21 @@ testlogs="$(bazel info bazel-testlogs "${flags[@]}" 2>/dev/null)"
 passed=0 failed=0 skipped=0
 # Bazel's summary: one line per test target, "//pkg:target  [(cached)] STATUS [in Ns]".
 while read -r target status; do
-  xml="$testlogs/$(echo "${target#//}" | tr ':' '/')/test.xml"
+  dir="$testlogs/$(echo "${target#//}" | tr ':' '/')"
   tests=0 failures=0 errors=0 disabled=0
-  if [ -f "$xml" ]; then
+  # A sharded test has one report per shard.
+  xmls=("$dir"/shard_*/test.xml)
+  [ -f "${xmls[0]}" ] || xmls=("$dir/test.xml")
+  for xml in "${xmls[@]}"; do
+    [ -f "$xml" ] || continue
     header="$(grep -m1 -o '<testsuites [^>]*>' "$xml" || true)"
     for field in tests failures errors disabled; do
       value="$(echo "$header" | sed -n "s/.* $field=\"\([0-9]*\)\".*/\1/p")"
-      printf -v "$field" '%s' "${value:-0}"
+      printf -v "$field" '%s' "$((${!field} + ${value:-0}))"
     done
     # GTEST_SKIP()ped cases are counted as skipped (gtest lists them per test case).
     disabled=$((disabled + $(grep -c 'result="skipped"' "$xml" || true)))
-  fi
+  done
   case "$status" in
     PASSED|FLAKY)
       if [ "$tests" -gt 0 ]; then
