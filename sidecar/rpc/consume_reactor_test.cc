@@ -193,7 +193,9 @@ TEST_F(ConsumeReactorTest, AFailedWriteEndsTheStreamCancelledAndItsRecordsGoToAn
   for (int i = 0; i < 1000 && holder == nullptr; ++i) {
     if (leaving.writing<ConsumeResponse>().has_value()) holder = &leaving;
     if (staying.writing<ConsumeResponse>().has_value()) holder = &staying;
-    if (holder == nullptr) ASSERT_TRUE(group.Cycle());
+    if (holder == nullptr) {
+      ASSERT_TRUE(group.Cycle());
+    }
   }
   ASSERT_NE(holder, nullptr) << "the record reached no stream";
   FakeServerStream* other = holder == &leaving ? &staying : &leaving;
