@@ -43,12 +43,13 @@ class FakeServerStream final
     grpc::ByteBuffer bytes;
     bool own;
     grpc::SerializationTraits<Request>::Serialize(request, &bytes, &own);
-    DeliverBytes(bytes);
+    CompleteRead(&bytes);
   }
   // Completes the read in flight with these bytes, whatever they are.
   void DeliverBytes(const std::string& bytes) {
     grpc::Slice slice(bytes);
-    DeliverBytes(grpc::ByteBuffer(&slice, 1));
+    const grpc::ByteBuffer buffer(&slice, 1);
+    CompleteRead(&buffer);
   }
   // Completes the read in flight with "no more requests": the client half-closed.
   void HalfClose() { CompleteRead(nullptr); }
@@ -154,7 +155,6 @@ class FakeServerStream final
   grpc::internal::ServerReactor* reactor() override { return reactor_; }
   void CallOnDone() override {}
 
-  void DeliverBytes(const grpc::ByteBuffer& bytes) { CompleteRead(&bytes); }
   // Fills the read in flight with `bytes` (or fails it, with none) and runs OnReadDone.
   void CompleteRead(const grpc::ByteBuffer* bytes) {
     {
