@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/config.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
@@ -57,7 +58,7 @@ int ThreadCount(pid_t pid);
 int ThreadsNamed(pid_t pid, const std::string& prefix);
 
 // Built with AddressSanitizer: resident sizes mean little (shadow memory, quarantine).
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(ABSL_HAVE_ADDRESS_SANITIZER)  // gcc or clang
 inline constexpr bool kSanitized = true;
 #else
 inline constexpr bool kSanitized = false;
