@@ -4,10 +4,10 @@
 
 namespace kafka_sidecar::broker {
 
-bool PartitionOffsets::Track(int64_t offset) {
+bool PartitionOffsets::Track(int64_t offset, int64_t timestamp_ms) {
   if (next_.has_value() && offset < *next_) return false;
   if (!first_.has_value()) first_ = offset;
-  window_.push_back({offset, false});
+  window_.push_back({offset, timestamp_ms, false});
   next_ = offset + 1;
   ++unacked_;
   return true;
@@ -48,9 +48,9 @@ OffsetTracker::State* OffsetTracker::Find(const TopicPartition& tp) {
   return last_;
 }
 
-bool OffsetTracker::Track(const TopicPartition& tp, int64_t offset) {
+bool OffsetTracker::Track(const TopicPartition& tp, int64_t offset, int64_t timestamp_ms) {
   State* state = Find(tp);
-  return state != nullptr && state->offsets.Track(offset);
+  return state != nullptr && state->offsets.Track(offset, timestamp_ms);
 }
 
 bool OffsetTracker::Ack(const TopicPartition& tp, int64_t offset) {
@@ -103,6 +103,15 @@ size_t OffsetTracker::unacked() const {
   size_t total = 0;
   for (const auto& [tp, state] : partitions_) total += state.offsets.unacked();
   return total;
+}
+
+std::optional<int64_t> OffsetTracker::OldestUnackedTimestampMs() const {
+  std::optional<int64_t> oldest;
+  for (const auto& [tp, state] : partitions_) {
+    std::optional<int64_t> ts = state.offsets.OldestUnackedTimestampMs();
+    if (ts.has_value() && (!oldest.has_value() || *ts < *oldest)) oldest = ts;
+  }
+  return oldest;
 }
 
 }  // namespace kafka_sidecar::broker

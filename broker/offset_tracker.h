@@ -18,9 +18,10 @@ namespace kafka_sidecar::broker {
 // Not thread-safe.
 class PartitionOffsets {
  public:
-  // Records that `offset` came in. Offsets at or below the highest seen are ignored (a
-  // re-fetch after a seek); returns whether it was taken.
-  bool Track(int64_t offset);
+  // Records that `offset` came in, written at `timestamp_ms` (the record's timestamp; -1 when
+  // unknown). Offsets at or below the highest seen are ignored (a re-fetch after a seek);
+  // returns whether it was taken.
+  bool Track(int64_t offset, int64_t timestamp_ms = -1);
 
   // Marks `offset` acked. False (and nothing changes) for an offset never tracked, or
   // already acked, or already below the committable point.
@@ -35,9 +36,17 @@ class PartitionOffsets {
   // The first offset ever tracked (where fetching started), if any.
   std::optional<int64_t> first() const { return first_; }
 
+  // The timestamp of the oldest tracked offset not yet acked, when there is one and its
+  // timestamp is known.
+  std::optional<int64_t> OldestUnackedTimestampMs() const {
+    if (window_.empty() || window_.front().timestamp_ms < 0) return std::nullopt;
+    return window_.front().timestamp_ms;
+  }
+
  private:
   struct Entry {
     int64_t offset;
+    int64_t timestamp_ms;
     bool acked;
   };
   // Tracked offsets from the lowest unacked up, increasing. The acked prefix is dropped as it
@@ -58,7 +67,7 @@ class OffsetTracker {
   bool Tracks(const TopicPartition& tp) const { return partitions_.contains(tp); }
 
   // As PartitionOffsets; false for a partition not tracked.
-  bool Track(const TopicPartition& tp, int64_t offset);
+  bool Track(const TopicPartition& tp, int64_t offset, int64_t timestamp_ms = -1);
   bool Ack(const TopicPartition& tp, int64_t offset);
 
   // For each tracked partition (or only `tp`), its committable offset where it is past what
@@ -76,6 +85,9 @@ class OffsetTracker {
 
   // Tracked and not acked, over all partitions.
   size_t unacked() const;
+  // The earliest timestamp of an unacked record over all partitions (each partition's oldest
+  // unacked record), when any is known.
+  std::optional<int64_t> OldestUnackedTimestampMs() const;
 
  private:
   struct State {

@@ -136,5 +136,26 @@ TEST(OffsetTrackerTest, RemovedPartitionMakesAcksStale) {
   EXPECT_EQ(tracker.unacked(), 0u);
 }
 
+TEST(OffsetTrackerTest, OldestUnackedTimestampIsTheEarliestPartitionFront) {
+  OffsetTracker tracker;
+  const TopicPartition a{"t", 0};
+  const TopicPartition b{"t", 1};
+  tracker.Add(a);
+  tracker.Add(b);
+  EXPECT_EQ(tracker.OldestUnackedTimestampMs(), std::nullopt);
+  tracker.Track(a, 0, 500);
+  tracker.Track(a, 1, 100);  // timestamps need not grow with offsets: the front counts
+  tracker.Track(b, 0, 300);
+  tracker.Track(b, 1, -1);  // no timestamp
+  EXPECT_THAT(tracker.OldestUnackedTimestampMs(), Optional(300));
+  tracker.Ack(b, 0);  // b's front has no timestamp now: only a's counts
+  EXPECT_THAT(tracker.OldestUnackedTimestampMs(), Optional(500));
+  tracker.Ack(a, 0);
+  EXPECT_THAT(tracker.OldestUnackedTimestampMs(), Optional(100));
+  tracker.Ack(a, 1);
+  tracker.Ack(b, 1);
+  EXPECT_EQ(tracker.OldestUnackedTimestampMs(), std::nullopt);
+}
+
 }  // namespace
 }  // namespace kafka_sidecar::broker

@@ -473,7 +473,7 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
   const absl::Time now = clock_.Now();
   for (Message& m : polled) {
     // Records of partitions revoked meanwhile, and re-fetched ones, are not taken.
-    if (!tracker_.Track(m.tp, m.offset)) continue;
+    if (!tracker_.Track(m.tp, m.offset, m.timestamp_ms)) continue;
     dispatcher_.Add(std::move(m));
   }
   if (!polled.empty()) kafka_.Heard(now);
@@ -628,6 +628,11 @@ SubscriptionStats Subscription::Stats() const {
     std::optional<int64_t> committed = tracker_.Committed(tp);
     if (!committed.has_value()) committed = tracker_.FirstTracked(tp);
     if (committed.has_value()) stats.lag.emplace_back(tp, std::max<int64_t>(high - *committed, 0));
+  }
+  if (std::optional<int64_t> oldest = tracker_.OldestUnackedTimestampMs()) {
+    // A producer's clock ahead of this one would make it negative.
+    stats.oldest_unacked_age =
+        std::max(clock_.Now() - absl::FromUnixMillis(*oldest), absl::ZeroDuration());
   }
   return stats;
 }

@@ -58,6 +58,10 @@ struct SubscriptionStats {
   // Per assigned partition: records between the last committed offset and the log end
   // (librdkafka's last seen high watermark), where both are known.
   std::vector<std::pair<broker::TopicPartition, int64_t>> lag;
+  // The time lag: how long ago the oldest record fetched and not yet acked was written (its
+  // Kafka timestamp against this clock; zero when every fetched record is acked, or when the
+  // records carry no timestamp). It grows while an app stalls and falls as it acks.
+  absl::Duration oldest_unacked_age = absl::ZeroDuration();
   // Nacked records waiting for their retry; records given up on whose dead-letter write is
   // under way; records written to the dead-letter topic since the subscription started.
   size_t waiting_retry = 0;

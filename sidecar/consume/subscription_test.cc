@@ -192,6 +192,41 @@ TEST_F(SubscriptionTest, CommitsAckedOffsetsEveryIntervalAndBacksOffWhileCommits
   EXPECT_THAT(group_.committed(), ElementsAre(Pair(kP0, 5)));
 }
 
+TEST_F(SubscriptionTest, TimeLagGrowsWhileTheAppStallsAndFallsAsItAcks) {
+  Start();
+  FakeStream& stream = NewStream();
+  ASSERT_TRUE(subscription_->Attach(1, &stream, 100));
+  group_.Assign({kP0, kP1});
+  // Written 3 s apart, on two partitions (Kafka timestamps are in milliseconds).
+  const int64_t now_ms = absl::ToUnixMillis(clock_.Now());
+  auto age_of = [this](int64_t written_ms) {
+    return clock_.Now() - absl::FromUnixMillis(written_ms);
+  };
+  std::vector<Message> records = Records(kP0, 0, 1);
+  records[0].timestamp_ms = now_ms - 3000;
+  std::vector<Message> later = Records(kP1, 0, 1);
+  later[0].timestamp_ms = now_ms;
+  records.push_back(later[0]);
+  group_.Fetch(records);
+  const std::vector<FakeStream::Received> received = stream.AwaitReceived(2);
+  ASSERT_EQ(received.size(), 2u);
+  EXPECT_EQ(subscription_->Stats().oldest_unacked_age, age_of(now_ms - 3000));
+
+  // The app stalls: the lag grows with the clock.
+  Advance(absl::Seconds(5));
+  EXPECT_EQ(subscription_->Stats().oldest_unacked_age, age_of(now_ms - 3000));
+  EXPECT_GE(subscription_->Stats().oldest_unacked_age, absl::Seconds(8));
+
+  // It acks the oldest: the lag is the next oldest's age; then nothing is left.
+  const auto& oldest = received[0].partition == 0 ? received[0] : received[1];
+  const auto& newest = received[0].partition == 0 ? received[1] : received[0];
+  subscription_->Ack(1, {oldest.delivery_id});
+  EXPECT_EQ(subscription_->Stats().oldest_unacked_age, age_of(now_ms));
+  EXPECT_LT(subscription_->Stats().oldest_unacked_age, absl::Seconds(6));
+  subscription_->Ack(1, {newest.delivery_id});
+  EXPECT_EQ(subscription_->Stats().oldest_unacked_age, absl::ZeroDuration());
+}
+
 TEST_F(SubscriptionTest, NeverCommitsPastAnUnackedRecord) {
   Start();
   FakeStream& stream = NewStream();

@@ -166,6 +166,13 @@ std::string RenderMetrics(const MetricsSnapshot& m) {
   per_group("dead_lettered_records",
             "Records this subscription wrote to its dead-letter topic since it started.",
             &SubscriptionStats::dead_lettered);
+  page.Family("oldest_unacked_record_age_seconds", "gauge",
+              "Time lag: how long ago the oldest record fetched and not yet acked was written "
+              "(its Kafka timestamp); 0 when every fetched record is acked.");
+  for (const SubscriptionStats& s : m.subscriptions) {
+    page.SampleText("oldest_unacked_record_age_seconds", GroupLabel(s),
+                absl::StrFormat("%.3f", absl::ToDoubleSeconds(s.oldest_unacked_age)));
+  }
   page.Family("consumer_lag", "gauge",
               "Records between the group's committed offset and the log end, per partition.");
   for (const SubscriptionStats& s : m.subscriptions) {

@@ -24,6 +24,7 @@ TEST(MetricsPageTest, RendersCountersHistogramAndLabelledGauges) {
   stats.topics = "orders,refunds";
   stats.in_flight = 7;
   stats.lag.emplace_back(broker::TopicPartition{"orders", 3}, 42);
+  stats.oldest_unacked_age = absl::Milliseconds(12345);
   const std::string page = RenderMetrics({produce, consume, {stats}, true, true});
 
   EXPECT_THAT(page, HasSubstr("# TYPE kafka_sidecar_produced_records_total counter\n"
@@ -49,6 +50,9 @@ TEST(MetricsPageTest, RendersCountersHistogramAndLabelledGauges) {
   EXPECT_THAT(page, HasSubstr("kafka_sidecar_in_flight_records{" + labels + "} 7\n"));
   EXPECT_THAT(page, HasSubstr("kafka_sidecar_consumer_lag{" + labels +
                               ",topic=\"orders\",partition=\"3\"} 42\n"));
+  EXPECT_THAT(page, HasSubstr("# TYPE kafka_sidecar_oldest_unacked_record_age_seconds gauge\n"
+                              "kafka_sidecar_oldest_unacked_record_age_seconds{" +
+                              labels + "} 12.345\n"));
   EXPECT_THAT(page, HasSubstr("kafka_sidecar_ready 1\n"));
 }
 
