@@ -58,7 +58,7 @@ GRACE_MARGIN_S = 10
 MIN_MEMORY_LIMIT = 128 * 2**20
 # Directories rendered with `kubectl kustomize`, and those whose Deployments must come out with
 # the injected sidecar.
-KUSTOMIZE_DIRS = ("k8s/example", "k8s/example-injected")
+KUSTOMIZE_DIRS = ("k8s/example", "k8s/example-injected", "k8s/autoscaling")
 INJECTED_DIRS = ("k8s/example-injected",)
 # Shared libraries of sanitizer builds (--config=asan): not part of a release image.
 SANITIZER_LIBS = re.compile(r"^lib(asan|ubsan|lsan|tsan|hwasan)\.so")
