@@ -158,6 +158,42 @@ TEST_F(ProduceIntegrationTest, ProduceKeepsKeyValueHeadersAndPartition) {
   EXPECT_EQ(first->headers[0].second, std::string("a\0b", 3));
 }
 
+TEST_F(ProduceIntegrationTest, AW3CTraceContextInTheCallsMetadataBecomesRecordHeaders) {
+  StartSidecar();
+  CreateTopic("traced");
+  const std::string traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  ProduceRequest unary = Request("traced", 1);
+  ProduceResponse answer;
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("traceparent", traceparent);
+    context.AddMetadata("tracestate", "congo=t61rcWkgMzE");
+    ASSERT_TRUE(harness_->stub().Produce(&context, unary, &answer).ok());
+  }
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("traceparent", traceparent);
+    auto stream = harness_->stub().ProduceBatchStream(&context);
+    ProduceBatch batch;
+    *batch.add_records() = Request("traced", 2);
+    ASSERT_TRUE(stream->Write(batch));
+    stream->WritesDone();
+    ProduceBatchResult result;
+    ASSERT_TRUE(stream->Read(&result));
+    ASSERT_FALSE(result.results(0).has_error());
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+  absl::StatusOr<std::vector<ConsumedRecord>> read =
+      ReadTopic(harness_->bootstrap(), "traced", 2, kReadTimeout);
+  ASSERT_TRUE(read.ok()) << read.status();
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> headers;
+  for (const ConsumedRecord& record : *read) headers[record.value] = record.headers;
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(headers["value-1"],
+            (Headers{{"traceparent", traceparent}, {"tracestate", "congo=t61rcWkgMzE"}}));
+  EXPECT_EQ(headers["value-2"], (Headers{{"traceparent", traceparent}}));
+}
+
 TEST_F(ProduceIntegrationTest, ProduceStreamAnswersEveryRecordWithItsKafkaOffset) {
   StartSidecar();
   CreateTopic("stream");

@@ -14,6 +14,21 @@ namespace kafka_sidecar::sidecar {
 using kafka_sidecar::v1::ProduceRequest;
 using kafka_sidecar::v1::ProduceResponse;
 
+namespace {
+
+// The call's W3C trace context, from its metadata.
+TraceContext TraceOf(const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto value = [&metadata](const char* key) {
+    auto it = metadata.find(key);
+    return it == metadata.end() ? absl::string_view()
+                                : absl::string_view(it->second.data(), it->second.size());
+  };
+  return TraceContext::FromMetadata(value("traceparent"), value("tracestate"));
+}
+
+}  // namespace
+
 KafkaSidecarService::KafkaSidecarService(broker::Producer& producer, int max_pending_produces,
                                          ProduceMetrics& produce_metrics,
                                          SubscriptionRegistry& subscriptions,
@@ -44,7 +59,8 @@ grpc::ServerUnaryReactor* KafkaSidecarService::Produce(grpc::CallbackServerConte
   HeaderViews headers;
   // The producer copies the record; gRPC keeps `response_bytes` alive until Finish, which the
   // callback calls exactly once.
-  producer_.Produce(ToRecordView(request, headers),
+  const TraceContext trace = TraceOf(*context);
+  producer_.Produce(ToRecordView(request, headers, trace),
                     [reactor, response_bytes, request_id = request.request_id(),
                      topic = request.topic()](const broker::DeliveryReport& report) {
                       if (!report.status.ok()) {
@@ -62,13 +78,15 @@ grpc::ServerUnaryReactor* KafkaSidecarService::Produce(grpc::CallbackServerConte
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* KafkaSidecarService::ProduceStream(
-    grpc::CallbackServerContext*) {
-  return new ProduceStreamReactor(producer_, max_pending_produces_, produce_metrics_, streams_);
+    grpc::CallbackServerContext* context) {
+  return new ProduceStreamReactor(producer_, max_pending_produces_, produce_metrics_, streams_,
+                                  TraceOf(*context));
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
-KafkaSidecarService::ProduceBatchStream(grpc::CallbackServerContext*) {
-  return new ProduceBatchReactor(producer_, max_pending_produces_, produce_metrics_, streams_);
+KafkaSidecarService::ProduceBatchStream(grpc::CallbackServerContext* context) {
+  return new ProduceBatchReactor(producer_, max_pending_produces_, produce_metrics_, streams_,
+                                 TraceOf(*context));
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* KafkaSidecarService::Consume(

@@ -102,8 +102,8 @@ class ProduceBatchReactor::Batch final : public broker::BatchDeliverySink {
 
 ProduceBatchReactor::ProduceBatchReactor(broker::Producer& producer, int max_pending,
                                          ProduceMetrics& metrics,
-                                         ProduceStreamRegistry& registry)
-    : ProduceReactor(producer, max_pending, metrics, registry, "batch") {
+                                         ProduceStreamRegistry& registry, TraceContext trace)
+    : ProduceReactor(producer, max_pending, metrics, registry, std::move(trace), "batch") {
   Pump();
 }
 
@@ -120,7 +120,9 @@ void ProduceBatchReactor::HandOver(const ProduceBatch& request, bool draining, b
   views_.clear();
   header_views_.clear();
   size_t headers = 0;
-  for (const ProduceRequest& record : request.records()) headers += record.headers_size();
+  for (const ProduceRequest& record : request.records()) {
+    headers += record.headers_size() + trace_.header_count();
+  }
   header_views_.reserve(headers);  // the views borrow from it: no reallocation below
   for (int i = 0; i < request.records_size(); ++i) {
     const ProduceRequest& record = request.records(i);
@@ -133,7 +135,7 @@ void ProduceBatchReactor::HandOver(const ProduceBatch& request, bool draining, b
       continue;
     }
     batch->HandOver(i);
-    views_.push_back(ToRecordView(record, header_views_));
+    views_.push_back(ToRecordView(record, header_views_, trace_));
   }
   batch->Expect(static_cast<int>(views_.size()));
   if (!views_.empty()) {

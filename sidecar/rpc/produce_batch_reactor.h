@@ -34,7 +34,7 @@ class ProduceBatchReactor final
     : public ProduceReactor<kafka_sidecar::v1::ProduceBatch, kafka_sidecar::v1::ProduceBatchResult> {
  public:
   ProduceBatchReactor(broker::Producer& producer, int max_pending, ProduceMetrics& metrics,
-                      ProduceStreamRegistry& registry);
+                      ProduceStreamRegistry& registry, TraceContext trace = {});
   ~ProduceBatchReactor() override;
 
  private:

@@ -1,6 +1,8 @@
 #ifndef KAFKA_SIDECAR_SIDECAR_RPC_PRODUCE_REACTOR_H_
 #define KAFKA_SIDECAR_SIDECAR_RPC_PRODUCE_REACTOR_H_
 
+#include <utility>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -47,12 +49,14 @@ class ProduceReactor : public StreamReactor<Request, Response>, public Drainable
   using StreamReactor<Request, Response>::mu_;
 
   // `noun` names a request in the status of a stream that ends early ("record", "batch").
-  // `metrics.pending_records` counts this stream's pending records too. The subclass's
-  // constructor ends with Pump(), which issues the first read.
+  // `metrics.pending_records` counts this stream's pending records too; `trace` is the call's
+  // trace context, added to its records. The subclass's constructor ends with Pump(), which
+  // issues the first read.
   ProduceReactor(broker::Producer& producer, int max_pending, ProduceMetrics& metrics,
-                 ProduceStreamRegistry& registry, const char* noun)
+                 ProduceStreamRegistry& registry, TraceContext trace, const char* noun)
       : producer_(producer),
         metrics_(metrics),
+        trace_(std::move(trace)),
         max_pending_(max_pending),
         registry_(registry),
         noun_(noun),
@@ -80,6 +84,7 @@ class ProduceReactor : public StreamReactor<Request, Response>, public Drainable
 
   broker::Producer& producer_;
   ProduceMetrics& metrics_;
+  const TraceContext trace_;
 
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a write failed: the app is gone

@@ -221,5 +221,41 @@ TEST_F(ProduceReactorTest, BatchWindowCountsRecordsAndNeverSplitsABatch) {
   EXPECT_TRUE(stream.status().has_value());
 }
 
+TEST_F(ProduceReactorTest, RecordsCarryTheCallsTraceContextUnlessTheyHaveTheirOwn) {
+  const std::string traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const TraceContext trace = TraceContext::FromMetadata(traceparent, "congo=t61rcWkgMzE");
+  ProduceRequest own = Record(2);
+  auto* header = own.add_headers();
+  header->set_key("traceparent");
+  header->set_value("00-11111111111111111111111111111111-2222222222222222-01");
+  {
+    FakeServerStream stream(
+        new ProduceBatchReactor(producer_, 10, metrics_, registry_, trace));
+    stream.Deliver(Batch(1, {Record(1), own, Record(3)}));
+    for (size_t i = 0; i < 3; ++i) producer_.Answer(i, absl::OkStatus());
+    ASSERT_TRUE(stream.NextResponse<ProduceBatchResult>().has_value());
+    stream.HalfClose();
+  }
+  {
+    FakeServerStream stream(
+        new ProduceStreamReactor(producer_, 10, metrics_, registry_, trace));
+    stream.Deliver(Record(4));
+    producer_.Answer(3, absl::OkStatus());
+    ASSERT_TRUE(stream.NextResponse<ProduceResponse>().has_value());
+    stream.HalfClose();
+  }
+  const std::vector<FakeProducer::Record> records = producer_.records();
+  ASSERT_EQ(records.size(), 4u);
+  for (size_t i : {0, 2, 3}) {
+    ASSERT_EQ(records[i].headers.size(), 2u) << i;
+    EXPECT_EQ(records[i].headers[0].key, "traceparent");
+    EXPECT_EQ(records[i].headers[0].value, traceparent);
+    EXPECT_EQ(records[i].headers[1].key, "tracestate");
+    EXPECT_EQ(records[i].headers[1].value, "congo=t61rcWkgMzE");
+  }
+  ASSERT_EQ(records[1].headers.size(), 1u) << "a record with its own traceparent keeps it alone";
+  EXPECT_EQ(records[1].headers[0].value, header->value());
+}
+
 }  // namespace
 }  // namespace kafka_sidecar::sidecar

@@ -1,5 +1,8 @@
 #include "sidecar/rpc/produce_request.h"
 
+#include <string>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "sidecar/common/kafka_names.h"
 #include "sidecar/rpc/grpc_status.h"
@@ -15,6 +18,49 @@ absl::Status ValidateProduceRequest(const kafka_sidecar::v1::ProduceRequest& req
         absl::StrCat("partition: must be 0 or more, got ", request.partition()));
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+bool IsLowerHex(absl::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return !s.empty();
+}
+
+// version "-" trace-id "-" parent-id "-" flags: 2, 32, 16 and 2 lowercase hex digits; the ids
+// not all zero, the version not ff. A later version may append "-" and more.
+bool IsTraceparent(absl::string_view v) {
+  if (v.size() < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return false;
+  const absl::string_view version = v.substr(0, 2);
+  const absl::string_view trace_id = v.substr(3, 32);
+  const absl::string_view parent_id = v.substr(36, 16);
+  if (!IsLowerHex(version) || version == "ff" || !IsLowerHex(trace_id) ||
+      !IsLowerHex(parent_id) || !IsLowerHex(v.substr(53, 2))) {
+    return false;
+  }
+  if (trace_id == std::string(32, '0') || parent_id == std::string(16, '0')) return false;
+  if (version == "00") return v.size() == 55;
+  return v.size() == 55 || v[55] == '-';
+}
+
+}  // namespace
+
+TraceContext TraceContext::FromMetadata(absl::string_view traceparent,
+                                        absl::string_view tracestate) {
+  TraceContext trace;
+  if (!IsTraceparent(traceparent)) return trace;
+  trace.traceparent = std::string(traceparent);
+  trace.tracestate = std::string(tracestate);
+  return trace;
+}
+
+bool HasTraceparent(const kafka_sidecar::v1::ProduceRequest& request) {
+  for (const kafka_sidecar::v1::Header& header : request.headers()) {
+    if (absl::EqualsIgnoreCase(header.key(), "traceparent")) return true;
+  }
+  return false;
 }
 
 void FillProduceResponse(const broker::DeliveryReport& report,

@@ -2,9 +2,11 @@
 #define KAFKA_SIDECAR_SIDECAR_RPC_PRODUCE_REQUEST_H_
 
 #include <cstddef>
+#include <string>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "broker/producer.h"
 #include "proto/kafka_sidecar.pb.h"
@@ -16,18 +18,42 @@ namespace kafka_sidecar::sidecar {
 // to judge: the producer reports them.)
 absl::Status ValidateProduceRequest(const kafka_sidecar::v1::ProduceRequest& request);
 
+// The W3C trace context of a produce call: its gRPC metadata `traceparent` and `tracestate`
+// (what OpenTelemetry's gRPC instrumentation sends). The sidecar adds them to each record of
+// the call as Kafka headers of the same names, unless the record carries a `traceparent`
+// header of its own, so that whoever consumes the record continues the producer's trace.
+struct TraceContext {
+  std::string traceparent;  // empty: the call carried none, or one that is not W3C's format
+  std::string tracestate;   // only with a traceparent
+
+  // From the metadata values (empty when absent). A traceparent that is not
+  // version-traceid-parentid-flags in lowercase hex (W3C Trace Context) is dropped, and the
+  // tracestate with it, as the specification asks.
+  static TraceContext FromMetadata(absl::string_view traceparent, absl::string_view tracestate);
+  // Header views the context adds to a record (0, 1 or 2).
+  size_t header_count() const { return traceparent.empty() ? 0 : (tracestate.empty() ? 1 : 2); }
+};
+
+// True when `request` has a header named `traceparent` (in any case).
+bool HasTraceparent(const kafka_sidecar::v1::ProduceRequest& request);
+
 // Header views of `request`, for RecordView::headers.
 using HeaderViews = absl::InlinedVector<broker::HeaderView, 4>;
 
-// A view of `request` for the producer. Its header views are appended to `headers` (a
-// HeaderViews, or a vector holding a whole batch's), which must have room for them: the view
-// borrows from `request` and `headers`.
+// A view of `request` for the producer, with `trace`'s headers unless the record has its own
+// traceparent. Its header views are appended to `headers` (a HeaderViews, or a vector holding a
+// whole batch's), which must have room for them (the request's headers plus
+// trace.header_count()): the view borrows from `request`, `trace` and `headers`.
 template <typename Headers>
 broker::RecordView ToRecordView(const kafka_sidecar::v1::ProduceRequest& request,
-                                Headers& headers) {
+                                Headers& headers, const TraceContext& trace) {
   const size_t first = headers.size();
   for (const kafka_sidecar::v1::Header& header : request.headers()) {
     headers.push_back({header.key(), header.value()});
+  }
+  if (!trace.traceparent.empty() && !HasTraceparent(request)) {
+    headers.push_back({"traceparent", trace.traceparent});
+    if (!trace.tracestate.empty()) headers.push_back({"tracestate", trace.tracestate});
   }
   broker::RecordView view;
   view.topic = request.topic();

@@ -11,8 +11,8 @@ using kafka_sidecar::v1::ProduceResponse;
 
 ProduceStreamReactor::ProduceStreamReactor(broker::Producer& producer, int max_pending,
                                            ProduceMetrics& metrics,
-                                           ProduceStreamRegistry& registry)
-    : ProduceReactor(producer, max_pending, metrics, registry, "record") {
+                                           ProduceStreamRegistry& registry, TraceContext trace)
+    : ProduceReactor(producer, max_pending, metrics, registry, std::move(trace), "record") {
   Pump();
 }
 
@@ -40,7 +40,7 @@ void ProduceStreamReactor::HandOver(const ProduceRequest& request, bool draining
         absl::UnavailableError("the sidecar is shutting down; the record was not produced")});
   } else {
     HeaderViews headers;
-    producer_.Produce(ToRecordView(request, headers), std::move(answer));
+    producer_.Produce(ToRecordView(request, headers, trace_), std::move(answer));
     if (send_now) producer_.SendNow();
   }
 }

@@ -22,7 +22,7 @@ class ProduceStreamReactor final
     : public ProduceReactor<kafka_sidecar::v1::ProduceRequest, kafka_sidecar::v1::ProduceResponse> {
  public:
   ProduceStreamReactor(broker::Producer& producer, int max_pending, ProduceMetrics& metrics,
-                       ProduceStreamRegistry& registry);
+                       ProduceStreamRegistry& registry, TraceContext trace = {});
 
  private:
   int Accept(const kafka_sidecar::v1::ProduceRequest& request) override
