@@ -35,3 +35,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 "$(dirname "$0")/fetch_kafka.sh"
+
+# The Go example's modules (examples/go/go.mod and go.sum pin them) into Go's module cache, from
+# the Go module proxy: its test then builds without the network. Go itself (1.26) comes with
+# the machine; Debian 12's is too old.
+go="$(command -v go || echo /usr/local/go/bin/go)"
+if [ ! -x "$go" ]; then
+  echo "install_deps: no Go toolchain (go on PATH or /usr/local/go/bin/go); examples/go needs" \
+    "Go 1.26 or later from https://go.dev/dl" >&2
+  exit 1
+fi
+(cd "$(dirname "$0")/../examples/go" && "$go" mod download)
