@@ -5,13 +5,14 @@ Run by //k8s:manifests_test (k8s/manifests_test.sh) with Debian's /usr/bin/pytho
 python3-yaml. By hand, from the repository root:
 
   bazel build //sidecar:kafka_sidecar
-  /usr/bin/python3 k8s/check_manifests.py --binary=bazel-bin/sidecar/kafka_sidecar
+  (cd k8s/check && go run . --root=../.. --render_to=/tmp/rendered)
+  /usr/bin/python3 k8s/check_manifests.py --binary=bazel-bin/sidecar/kafka_sidecar \
+    --rendered=/tmp/rendered
 
 Each check is one test case of a JUnit XML report in gtest's shape, written to $XML_OUTPUT_FILE
 when set (Bazel sets it), so tools/test.sh counts the checks. The exit code is 1 when a check
 failed. The checks:
 
-- every YAML file under k8s/ parses, and what each kustomization.yaml lists exists;
 - the binary's flags, from `kafka_sidecar --helpfull`;
 - flag files in ConfigMaps: one --flag=value per line, every flag known to the binary
   (commented-out `# --flag=...` lines too, so a suggestion to uncomment stays valid);
@@ -28,9 +29,12 @@ failed. The checks:
   no mount inside a read-only ConfigMap/Secret mount;
 - the Dockerfile: EXPOSE equals the manifests' health and metrics ports, USER equals their
   runAsUser, and its runtime apt packages provide every shared library the binary links;
-- with kubectl on PATH: `kubectl kustomize` renders k8s/example and k8s/example-injected, the
-  rendered workloads pass the sidecar checks, and the injected Deployments have the sidecar as
-  a native sidecar. Without kubectl these are reported as skipped.
+- on what k8s/check (kubecheck, Go: kustomize's API and k8s.io/api's types) rendered into
+  --rendered: the rendered workloads pass the sidecar checks, and the injected Deployments have
+  the sidecar as a native sidecar. Without --rendered these are reported as skipped.
+
+That every file and rendered object decodes strictly into its Kubernetes type, and that every
+kustomization renders, is kubecheck's part (//k8s:kubernetes_test), not this file's.
 """
 
 import argparse
@@ -40,7 +44,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from xml.sax.saxutils import quoteattr
 
@@ -814,30 +817,14 @@ def check_dockerfile_packages(dockerfile, binary):
 # ---------------------------------------------------------------------------------------------
 # kustomize.
 
-def check_kustomization_refs(path, body):
-    base = os.path.dirname(path)
-    refs = list(body.get("resources") or []) + list(body.get("components") or [])
-    for patch in body.get("patches") or []:
-        if isinstance(patch, dict) and patch.get("path"):
-            refs.append(patch["path"])
-    refs += list(body.get("patchesStrategicMerge") or [])
-    expect(refs, "lists nothing")
-    for ref in refs:
-        if "://" in ref:
-            continue
-        expect(os.path.exists(os.path.join(base, ref)), "%s does not exist" % ref)
-
-
-def render(kubectl, tree, directory):
-    env = dict(os.environ, HOME=tree)
-    proc = subprocess.run([kubectl, "kustomize", os.path.join(tree, directory)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
-                          universal_newlines=True, env=env)
-    expect(proc.returncode == 0, "kubectl kustomize %s failed: %s" % (directory, proc.stderr))
-    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+def load_rendered(rendered_dir, directory):
+    """The bundle kubecheck rendered for `directory` (k8s/check, --render_to)."""
+    path = os.path.join(rendered_dir, directory.replace("/", "_") + ".yaml")
+    expect(os.path.isfile(path), "%s was not rendered (kubecheck failed to render it?)" % directory)
+    with open(path) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
     expect(docs, "rendered nothing")
-    return Bundle("rendered:" + directory,
-                  [Doc("rendered:" + directory, d) for d in docs])
+    return Bundle("rendered:" + directory, [Doc("rendered:" + directory, d) for d in docs])
 
 
 def check_injected(bundle):
@@ -880,6 +867,8 @@ def main():
     parser.add_argument("--root", help="the repository (or runfiles) root holding k8s/")
     parser.add_argument("--binary", help="the kafka_sidecar binary (default: <root>/sidecar/"
                         "kafka_sidecar, then <root>/bazel-bin/sidecar/kafka_sidecar)")
+    parser.add_argument("--rendered", help="the folder kubecheck --render_to wrote the rendered "
+                        "kustomizations to")
     args = parser.parse_args()
     root = find_root(args.root)
     binary = args.binary
@@ -891,34 +880,19 @@ def main():
     print("check_manifests: root %s, binary %s" % (root, binary))
     report = Report()
 
-    # YAML files, grouped by folder.
+    # YAML files, grouped by folder (kubecheck decodes each strictly).
     by_dir = {}
-    kustomizations = []
     for dirpath, dirnames, filenames in os.walk(os.path.join(root, "k8s")):
         dirnames.sort()
         for filename in sorted(filenames):
             if not filename.endswith((".yaml", ".yml")):
                 continue
             path = os.path.join(dirpath, filename)
-            rel = os.path.relpath(path, root)
-            docs = []
-
-            def parse(path=path, docs=docs):
-                with open(path) as f:
-                    loaded = [d for d in yaml.safe_load_all(f) if d is not None]
-                expect(loaded, "no YAML document")
-                for d in loaded:
-                    expect(isinstance(d, dict) and d.get("kind"), "a document without kind")
-                docs.extend(loaded)
-
-            report.check("Yaml", "parses/" + rel, parse)
-            for d in docs:
-                if d.get("kind") in ("Kustomization", "Component"):
-                    kustomizations.append((path, rel, d))
-                else:
-                    by_dir.setdefault(os.path.relpath(dirpath, root), []).append(Doc(rel, d))
-    for path, rel, body in kustomizations:
-        report.check("Yaml", "kustomization_refs/" + rel, check_kustomization_refs, path, body)
+            with open(path) as f:
+                for d in yaml.safe_load_all(f):
+                    if isinstance(d, dict) and d.get("kind") not in ("Kustomization", "Component"):
+                        by_dir.setdefault(os.path.relpath(dirpath, root), []).append(
+                            Doc(os.path.relpath(path, root), d))
 
     binary_flags = BinaryFlags(binary)
     report.check("Binary", "helpfull_lists_flags", binary_flags.load)
@@ -936,36 +910,26 @@ def main():
     report.check("Dockerfile", "runtime_packages_cover_ldd", check_dockerfile_packages,
                  dockerfile, binary)
 
-    kubectl = shutil.which("kubectl")
-    tmp = tempfile.mkdtemp(prefix="k8s-", dir=os.environ.get("TEST_TMPDIR"))
-    try:
-        tree = os.path.join(tmp, "tree")
-        if kubectl:
-            # A real copy: kustomize refuses files whose real path (Bazel's runfiles are
-            # symlinks) lies outside the kustomization's folder.
-            shutil.copytree(os.path.join(root, "k8s"), os.path.join(tree, "k8s"), symlinks=False)
-        for directory in KUSTOMIZE_DIRS:
-            rendered = {}
+    for directory in KUSTOMIZE_DIRS:
+        rendered = {}
 
-            def do_render(directory=directory, rendered=rendered):
-                if not kubectl:
-                    raise Skip("kubectl is not on PATH")
-                rendered["bundle"] = render(kubectl, tree, directory)
+        def do_load(directory=directory, rendered=rendered):
+            if not args.rendered:
+                raise Skip("no --rendered folder (run k8s/check's kubecheck --render_to first)")
+            rendered["bundle"] = load_rendered(args.rendered, directory)
 
-            report.check("Kustomize", "renders/" + directory, do_render)
-            bundle = rendered.get("bundle")
-            if directory in INJECTED_DIRS:
-                def injected(bundle=bundle):
-                    if not kubectl:
-                        raise Skip("kubectl is not on PATH")
-                    expect(bundle is not None, "%s did not render" % directory)
-                    check_injected(bundle)
+        report.check("Kustomize", "rendered/" + directory, do_load)
+        bundle = rendered.get("bundle")
+        if directory in INJECTED_DIRS:
+            def injected(bundle=bundle):
+                if not args.rendered:
+                    raise Skip("no --rendered folder")
+                expect(bundle is not None, "%s was not rendered" % directory)
+                check_injected(bundle)
 
-                report.check("Kustomize", "sidecar_injected/" + directory, injected)
-            if bundle is not None:
-                check_bundle(report, bundle, binary_flags, "Kustomize", [])
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            report.check("Kustomize", "sidecar_injected/" + directory, injected)
+        if bundle is not None:
+            check_bundle(report, bundle, binary_flags, "Kustomize", [])
 
     out = os.environ.get("XML_OUTPUT_FILE")
     if out:

@@ -36,13 +36,15 @@ fi
 
 "$(dirname "$0")/fetch_kafka.sh"
 
-# The Go example's modules (examples/go/go.mod and go.sum pin them) into Go's module cache, from
-# the Go module proxy: its test then builds without the network. Go itself (1.26) comes with
-# the machine; Debian 12's is too old.
+# The Go modules of the Go example and of the manifests' checker (their go.mod and go.sum pin
+# them) into Go's module cache, from the Go module proxy: their tests then build offline. Go
+# itself (1.26) comes with the machine; Debian 12's is too old.
 go="$(command -v go || echo /usr/local/go/bin/go)"
 if [ ! -x "$go" ]; then
-  echo "install_deps: no Go toolchain (go on PATH or /usr/local/go/bin/go); examples/go needs" \
-    "Go 1.26 or later from https://go.dev/dl" >&2
+  echo "install_deps: no Go toolchain (go on PATH or /usr/local/go/bin/go); examples/go and" \
+    "k8s/check need Go 1.26 or later from https://go.dev/dl" >&2
   exit 1
 fi
-(cd "$(dirname "$0")/../examples/go" && "$go" mod download)
+for module in examples/go k8s/check; do  # the Go example; the manifests' checker
+  (cd "$(dirname "$0")/../${module}" && "$go" mod download)
+done
