@@ -17,15 +17,9 @@ examples/go/build.sh "${TEST_TMPDIR}/go" >"${build_log}" 2>&1 ||
   { cat "${build_log}"; fail "examples/go/build.sh failed"; }
 
 start_sidecar
-out="${TEST_TMPDIR}/example.out"
-status=0
-"${TEST_TMPDIR}/go/orders_example" --target="${SIDECAR_TARGET}" --count="${COUNT}" \
-  --batch_size=3 --streams=3 --topic=orders --group=orders-go-example-test --timeout=120s \
-  >"${out}" 2>&1 || status=$?
-cat "${out}"
-[[ "${status}" -eq 0 ]] || fail "orders_example (Go) exited with ${status}"
-expect_orders_report "${out}" "${COUNT}"
-grep -q "stream 3 subscribed" "${out}" || fail "expected three consume streams to subscribe"
+run_orders_example go "${COUNT}" 3 "${TEST_TMPDIR}/go/orders_example" \
+  --target="${SIDECAR_TARGET}" --count="${COUNT}" --batch_size=3 --streams=3 --topic=orders \
+  --group=orders-go-example-test --timeout=120s
 
 # SIGTERM: the sidecar shuts down cleanly and exits 0.
 stop_sidecar

@@ -21,15 +21,9 @@ mvn -q -B -f "${project}/pom.xml" -Dproto.dir="${PWD}/proto" package >"${build_l
   { cat "${build_log}"; fail "mvn package failed"; }
 
 start_sidecar
-out="${TEST_TMPDIR}/example.out"
-status=0
-java -jar "${project}/target/orders-example.jar" --target="${SIDECAR_TARGET}" --count="${COUNT}" \
-  --batch_size=3 --streams=3 --topic=orders --group=orders-java-example-test --timeout_s=120 \
-  >"${out}" 2>&1 || status=$?
-cat "${out}"
-[[ "${status}" -eq 0 ]] || fail "OrdersExample (Java) exited with ${status}"
-expect_orders_report "${out}" "${COUNT}"
-grep -q "stream 3 subscribed" "${out}" || fail "expected three consume streams to subscribe"
+run_orders_example java "${COUNT}" 3 java -jar "${project}/target/orders-example.jar" \
+  --target="${SIDECAR_TARGET}" --count="${COUNT}" --batch_size=3 --streams=3 --topic=orders \
+  --group=orders-java-example-test --timeout_s=120
 
 # SIGTERM: the sidecar shuts down cleanly and exits 0.
 stop_sidecar

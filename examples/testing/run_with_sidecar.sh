@@ -78,6 +78,21 @@ expect_orders_report() {
   grep -q "attempt=2" "${out}" || fail "expected a record processed at delivery attempt 2"
 }
 
+# run_orders_example NAME COUNT STREAMS COMMAND...: runs an orders example (COMMAND, which
+# prints its report) against the sidecar; fails unless it exits 0, its report is that of COUNT
+# records (expect_orders_report) and STREAMS consume streams subscribed.
+run_orders_example() {
+  local name="$1" count="$2" streams="$3"
+  shift 3
+  local out="${TEST_TMPDIR}/example-${name}.out" status=0
+  "$@" >"${out}" 2>&1 || status=$?
+  cat "${out}"
+  [[ "${status}" -eq 0 ]] || fail "the ${name} example exited with ${status}"
+  expect_orders_report "${out}" "${count}"
+  grep -q "stream ${streams} subscribed" "${out}" ||
+    fail "expected ${streams} consume streams to subscribe"
+}
+
 _cleanup_sidecar() {
   if [[ -n "${_sidecar_pid}" ]] && kill -0 "${_sidecar_pid}" 2>/dev/null; then
     kill -TERM "${_sidecar_pid}" 2>/dev/null || true
