@@ -27,7 +27,7 @@ using ::testing::ElementsAre;
 using ::testing::SizeIs;
 
 constexpr int kPartitions = 6;
-constexpr absl::Duration kSessionTimeout = absl::Seconds(6);
+constexpr absl::Duration kSessionTimeout = absl::Seconds(4);
 
 // librdkafka 2.0.2's mock coordinator ends a rebalance round only when its timer fires,
 // session.timeout.ms minus 1 s after the round began (3 s for a group's first round), with
