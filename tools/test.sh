@@ -7,7 +7,8 @@
 #   tools/test.sh //testing/kafka/...  the real-Kafka suite alone
 #
 # The last line is "N passed, N failed[, N skipped]", counting test cases (a test target that
-# crashed, timed out or did not build counts as one failure).
+# crashed, timed out or did not build counts as one failure); above it, a "FAILED //target
+# (STATUS) cases" line names each failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,7 @@ bazel test "${flags[@]}" -- "${targets[@]}" 2>&1 | tee "$log"
 bazel_status=${PIPESTATUS[0]}
 testlogs="$(bazel info bazel-testlogs "${flags[@]}" 2>/dev/null)"
 
-passed=0 failed=0 skipped=0
+passed=0 failed=0 skipped=0 failures_seen=()
 # Bazel's summary: one line per test target, "//pkg:target  [(cached)] STATUS [in Ns]".
 while read -r target status; do
   dir="$testlogs/$(echo "${target#//}" | tr ':' '/')"
@@ -55,6 +56,13 @@ while read -r target status; do
     *)
       bad=$((failures + errors))
       [ "$bad" -gt 0 ] || bad=1
+      # Name what failed, so that the last lines of a CI log say it: gtest's failed cases, or
+      # the target and how it ended.
+      logs=("$dir"/shard_*/test.log)
+      [ -f "${logs[0]}" ] || logs=("$dir/test.log")
+      cases="$(cat "${logs[@]}" 2>/dev/null |
+        sed -n -E 's/^\[  FAILED  \] ([A-Za-z0-9_/.]+)( \(.*\))?$/\1/p' | sort -u | tr '\n' ' ')"
+      failures_seen+=("FAILED $target ($status) ${cases% }")
       failed=$((failed + bad))
       [ "$tests" -gt 0 ] && passed=$((passed + tests - disabled - failures - errors)) ;;
   esac
@@ -62,7 +70,9 @@ done < <(sed -n -E 's#^(//[^ ]+)[[:space:]]+(\(cached\)[[:space:]]+)?(PASSED|FLA
 
 if [ "$bazel_status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1  # the build itself failed before any test ran
+  failures_seen+=("FAILED //... (bazel exited $bazel_status: see its errors above)")
 fi
+for line in "${failures_seen[@]}"; do echo "$line"; done
 summary="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
 echo "$summary"
