@@ -40,7 +40,8 @@ bool IsTraceparent(absl::string_view v) {
       !IsLowerHex(parent_id) || !IsLowerHex(v.substr(53, 2))) {
     return false;
   }
-  if (trace_id == std::string(32, '0') || parent_id == std::string(16, '0')) return false;
+  const auto all_zero = [](absl::string_view id) { return id.find_first_not_of('0') == id.npos; };
+  if (all_zero(trace_id) || all_zero(parent_id)) return false;
   if (version == "00") return v.size() == 55;
   return v.size() == 55 || v[55] == '-';
 }

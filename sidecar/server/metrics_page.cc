@@ -171,7 +171,7 @@ std::string RenderMetrics(const MetricsSnapshot& m) {
               "(its Kafka timestamp); 0 when every fetched record is acked.");
   for (const SubscriptionStats& s : m.subscriptions) {
     page.SampleText("oldest_unacked_record_age_seconds", GroupLabel(s),
-                absl::StrFormat("%.3f", absl::ToDoubleSeconds(s.oldest_unacked_age)));
+                    absl::StrFormat("%.3f", absl::ToDoubleSeconds(s.oldest_unacked_age)));
   }
   page.Family("consumer_lag", "gauge",
               "Records between the group's committed offset and the log end, per partition.");
