@@ -50,6 +50,7 @@ RUN apt-get update \
       libsasl2-2 \
       libssl3 \
       libstdc++6 \
+      libtcmalloc-minimal4 \
       libunwind8 \
       libzstd1 \
       zlib1g \

@@ -14,9 +14,13 @@ bool PartitionOffsets::Track(int64_t offset, int64_t timestamp_ms) {
 }
 
 bool PartitionOffsets::Ack(int64_t offset) {
-  // Acks come mostly in offset order: the front first.
-  auto it = !window_.empty() && window_.front().offset == offset
-                ? window_.begin()
+  if (window_.empty() || offset < window_.front().offset) return false;
+  // Offsets mostly come without gaps, so the entry is usually `offset - front` places on (acks
+  // of several streams come out of order); Kafka may skip offsets (compaction, transactions),
+  // then it is searched for.
+  const uint64_t distance = static_cast<uint64_t>(offset - window_.front().offset);
+  auto it = distance < window_.size() && window_[distance].offset == offset
+                ? window_.begin() + static_cast<ptrdiff_t>(distance)
                 : std::lower_bound(window_.begin(), window_.end(), offset,
                                    [](const Entry& e, int64_t o) { return e.offset < o; });
   if (it == window_.end() || it->offset != offset || it->acked) return false;

@@ -163,6 +163,7 @@ void RdKafkaConsumer::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
       return;
     }
     LOG(INFO) << "[" << self->group_ << "] assigned " << Describe(list);
+    for (const TopicPartition& tp : list) self->sought_.erase(tp);  // fetching starts anew
     rd_kafka_error_t* error = nullptr;
     if (cooperative) {
       error = rd_kafka_incremental_assign(rk, partitions);
@@ -185,6 +186,7 @@ void RdKafkaConsumer::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   const bool lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk);
   LOG(INFO) << "[" << self->group_ << "] " << (lost ? "lost " : "revoked ") << Describe(list);
   if (self->listener_ != nullptr) self->listener_->OnRevoked(list, lost);
+  for (const TopicPartition& tp : list) self->sought_.erase(tp);
   if (cooperative) {
     rd_kafka_error_t* error = rd_kafka_incremental_unassign(rk, partitions);
     if (error != nullptr) rd_kafka_error_destroy(error);
@@ -350,10 +352,19 @@ void RdKafkaConsumer::SeekToPositions(rd_kafka_topic_partition_list_t* partition
   PartitionListPtr seek(rd_kafka_topic_partition_list_new(partitions->cnt));
   for (int i = 0; i < partitions->cnt; ++i) {
     const rd_kafka_topic_partition_t& p = partitions->elems[i];
-    // Partitions with no position yet (nothing consumed) start from their committed offsets
-    // anyway.
-    if (p.offset < 0 || paused_.contains(TopicPartition{p.topic, p.partition})) continue;
-    rd_kafka_topic_partition_list_add(seek.get(), p.topic, p.partition)->offset = p.offset;
+    TopicPartition tp{p.topic, p.partition};
+    if (paused_.contains(tp)) continue;
+    // No position: nothing of the partition was taken since the last seek (whose offset is
+    // still where it stands), or since it was assigned (it starts from its committed offset
+    // anyway). Skipping the first kind would leave its fetching stopped for up to a second.
+    int64_t offset = p.offset;
+    if (offset < 0) {
+      auto it = sought_.find(tp);
+      if (it == sought_.end()) continue;
+      offset = it->second;
+    }
+    rd_kafka_topic_partition_list_add(seek.get(), p.topic, p.partition)->offset = offset;
+    sought_.insert_or_assign(std::move(tp), offset);
   }
   if (seek->cnt == 0) return;
   if (rd_kafka_error_t* error = rd_kafka_seek_partitions(rk_.get(), seek.get(), /*timeout_ms=*/0)) {

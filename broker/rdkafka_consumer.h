@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "broker/consumer.h"
@@ -86,6 +87,9 @@ class RdKafkaConsumer final : public GroupConsumer {
   // records_ may have reached fetch_stop_records_ since fetching was last restarted.
   bool fetching_may_have_stopped_ = false;
   absl::flat_hash_set<TopicPartition> paused_;  // by Pause, until Resume
+  // Where SeekToPositions last sent each assigned partition. librdkafka reports no position
+  // for a partition after a seek until the app takes one of its records; this is it then.
+  absl::flat_hash_map<TopicPartition, int64_t> sought_;
   RebalanceListener* listener_ = nullptr;
   bool static_member_ = false;  // group.instance.id is set
   bool cooperative_ = true;     // partition.assignment.strategy is cooperative-sticky

@@ -45,9 +45,8 @@ class RdKafkaProducer final : public Producer {
   void Produce(const RecordView& record, DeliveryCallback done) override;
   // One allocation for the whole batch rather than a callback per record.
   void ProduceBatch(absl::Span<const RecordView> records, BatchDeliverySink& sink) override;
-  // Wakes the delivery thread, which flushes until every record handed over is answered or
-  // poll_interval passes: librdkafka sends without lingering only while a flush runs, and a
-  // record may become sendable only later (when its topic's metadata arrives).
+  // Wakes the delivery thread, which flushes for a millisecond: librdkafka sends what is queued
+  // without lingering only while a flush runs.
   void SendNow() override;
   // Records handed over once Drain has begun fail at once with UNAVAILABLE; a handover under
   // way when it begins is waited for, so none reaches librdkafka after the flush.

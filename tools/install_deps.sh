@@ -11,6 +11,7 @@ PACKAGES=(
   librdkafka-dev
   libabsl-dev libgoogle-glog-dev libgflags-dev
   libgtest-dev libgmock-dev
+  libgoogle-perftools-dev  # tcmalloc, the sidecar binary's malloc
   libcpp-httplib-dev     # the /metrics, /healthz and /readyz HTTP server
   python3 python3-grpcio python3-protobuf python3-yaml  # Python client example; manifest checks
   kcat                   # the plain Kafka client of the demo

@@ -13,6 +13,9 @@
 #include "absl/strings/str_join.h"
 #include "sidecar/common/kafka_names.h"
 
+// gperftools' tcmalloc, when the binary links it (sidecar/BUILD.bazel).
+extern "C" void MallocExtension_ReleaseFreeMemory() __attribute__((weak));
+
 namespace kafka_sidecar::sidecar {
 namespace {
 
@@ -29,11 +32,16 @@ bool IsPermanent(const absl::Status& status) {
          absl::IsUnauthenticated(status) || absl::IsFailedPrecondition(status);
 }
 
-// glibc keeps memory that was freed in its arenas (librdkafka's threads each allocate in one)
-// for reuse: give it back to the system, or a sidecar whose subscriptions come and go stays
-// at its peak resident size. Not under AddressSanitizer: it owns the heap, glibc's arenas are
-// never set up, and malloc_trim crashes on them.
+// The allocator keeps memory that was freed for reuse: give it back to the system, or a sidecar
+// whose subscriptions come and go stays at its peak resident size. The sidecar binary runs on
+// tcmalloc (the weak symbol is there then); otherwise glibc keeps it in its arenas (librdkafka's
+// threads each allocate in one). Not under AddressSanitizer: it owns the heap, glibc's arenas
+// are never set up, and malloc_trim crashes on them.
 void ReleaseFreeMemory() {
+  if (MallocExtension_ReleaseFreeMemory != nullptr) {
+    MallocExtension_ReleaseFreeMemory();
+    return;
+  }
 #if defined(__GLIBC__) && !defined(ABSL_HAVE_ADDRESS_SANITIZER)
   malloc_trim(0);
 #endif
@@ -156,8 +164,8 @@ void Subscription::SendOutbox() {
 }
 
 void Subscription::MaybeWakePoller() {
-  if (poller_waits_for_room_ && Room() > 0) {
-    poller_waits_for_room_ = false;
+  if (poller_waits_ && flow_.ShouldWake(dispatcher_.buffered(), dispatcher_.buffered_bytes())) {
+    poller_waits_ = false;
     consumer_->Wake();
   }
 }
@@ -386,8 +394,10 @@ void Subscription::PollLoop() {
       if (stopping_) break;
       room = Room();
       // With no room, records stay in the client and only group events are served, until an
-      // ack or a leaving stream makes room (MaybeWakePoller).
-      poller_waits_for_room_ = room == 0;
+      // ack or a leaving stream makes room; while paused, no records come until the queue is
+      // down to where the partitions resume. Either way the streams' acks end the wait
+      // (MaybeWakePoller): a poll that waited out its timeout would leave the app idle.
+      poller_waits_ = room == 0 || flow_.paused();
       // A retry or a dead-letter write due before the poll would end cuts it short.
       absl::Time due = dispatcher_.NextRetry();
       for (const auto& [ticket, failed] : failed_writes_) due = std::min(due, failed.due);
@@ -399,7 +409,7 @@ void Subscription::PollLoop() {
     bool send;
     {
       absl::MutexLock lock(&mu_);
-      poller_waits_for_room_ = false;
+      poller_waits_ = false;
       plan = Step(polled, status, prefetched);
       send = !sending_ && !outbox_.empty();
       if (send) sending_ = true;
@@ -439,7 +449,7 @@ void Subscription::PollLoop() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
     draining_ = true;
-    poller_waits_for_room_ = false;  // nobody wakes a consumer that is closing
+    poller_waits_ = false;  // nobody wakes a consumer that is closing
     departure = departure_;
     commit = tracker_.Committable();
     EndStreams(end_status_.ok() ? absl::UnavailableError("the subscription was closed")

@@ -226,7 +226,8 @@ class Subscription final : private broker::RebalanceListener {
   void SendOutbox() ABSL_LOCKS_EXCLUDED(mu_);
   // Records the next poll may take: none when the queues are full.
   size_t Room() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Ends the poll thread's wait for room once there is some.
+  // Ends the poll thread's wait once the queue has room again, or is down to where paused
+  // partitions resume.
   void MaybeWakePoller() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends every stream with `status` and forgets them.
   void EndStreams(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -250,8 +251,9 @@ class Subscription final : private broker::RebalanceListener {
   std::deque<Dispatcher::Outgoing> outbox_ ABSL_GUARDED_BY(mu_);
   bool sending_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t sending_to_ ABSL_GUARDED_BY(mu_) = 0;
-  // The poll thread waits for events only, until an ack makes room.
-  bool poller_waits_for_room_ ABSL_GUARDED_BY(mu_) = false;
+  // The poll thread waits for room, or for the queue to go down to where paused partitions
+  // resume: an ack that gets it there wakes it.
+  bool poller_waits_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_set<broker::TopicPartition> assigned_ ABSL_GUARDED_BY(mu_);
   // Per assigned partition: the log end offset librdkafka last saw. For the lag (from the last
   // commit, or from where fetching started).

@@ -54,7 +54,7 @@ FlowControl::Change FlowControl::Update(size_t records, size_t bytes) {
     paused_ = true;
     return Change::kPause;
   }
-  if (paused_ && records <= max_records_ / 4 && bytes <= max_bytes_ / 4) {
+  if (paused_ && AtResumeMark(records, bytes)) {
     paused_ = false;
     return Change::kResume;
   }

@@ -77,8 +77,18 @@ class FlowControl {
   // What to do with the partitions now that `records` (of `bytes`) wait.
   Change Update(size_t records, size_t bytes);
   bool paused() const { return paused_; }
+  // True when a poll thread waiting on the queue should look again now that `records` (of
+  // `bytes`) wait: there is room again, or (paused) the queue is down to where Update resumes.
+  bool ShouldWake(size_t records, size_t bytes) const {
+    return paused_ ? AtResumeMark(records, bytes) : Room(records, bytes) > 0;
+  }
 
  private:
+  // Paused partitions resume at a quarter of the bound, in records and in bytes.
+  bool AtResumeMark(size_t records, size_t bytes) const {
+    return records <= max_records_ / 4 && bytes <= max_bytes_ / 4;
+  }
+
   const size_t max_records_;
   const size_t max_bytes_;
   const size_t max_poll_;

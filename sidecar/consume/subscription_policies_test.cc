@@ -103,6 +103,18 @@ TEST(FlowControlTest, PausesAtTheBoundAndResumesAtAQuarterOfRecordsAndBytes) {
   EXPECT_EQ(flow.Update(10, 4000), FlowControl::Change::kPause);  // bytes alone pause too
 }
 
+TEST(FlowControlTest, AWaitingPollIsWokenByRoomOrWhilePausedByTheResumeMark) {
+  FlowControl flow(1000, 4000, 300);
+  EXPECT_FALSE(flow.ShouldWake(1000, 0));  // full
+  EXPECT_TRUE(flow.ShouldWake(999, 0));    // room for one
+  ASSERT_EQ(flow.Update(1000, 0), FlowControl::Change::kPause);
+  // Paused, room alone brings nothing (no records come): the resume mark does.
+  EXPECT_FALSE(flow.ShouldWake(999, 0));
+  EXPECT_FALSE(flow.ShouldWake(251, 0));
+  EXPECT_FALSE(flow.ShouldWake(250, 1001));
+  EXPECT_TRUE(flow.ShouldWake(250, 1000));
+}
+
 TEST(LingerTest, RunsFromWhenTheLastStreamWasJudgedGone) {
   Linger linger(absl::Seconds(5), kStart);
   EXPECT_FALSE(linger.Expired(At(absl::Milliseconds(4'999))));
