@@ -18,24 +18,6 @@ size_t RecordBytes(const Message& m) {
   return bytes;
 }
 
-void AddRecord(const Message& m, uint64_t delivery_id, uint32_t attempt,
-               kafka_sidecar::v1::RecordBatch& batch) {
-  kafka_sidecar::v1::Record* record = batch.add_records();
-  record->set_delivery_id(delivery_id);
-  record->set_topic(m.tp.topic);
-  record->set_partition(m.tp.partition);
-  record->set_offset(m.offset);
-  if (m.key.has_value()) record->set_key(*m.key);
-  record->set_value(m.value);
-  for (const broker::Header& h : m.headers) {
-    kafka_sidecar::v1::Header* header = record->add_headers();
-    header->set_key(h.key);
-    header->set_value(h.value);
-  }
-  record->set_timestamp_ms(m.timestamp_ms);
-  record->set_delivery_attempt(attempt);
-}
-
 absl::string_view PartitionBytes(const int32_t& partition) {
   return absl::string_view(reinterpret_cast<const char*>(&partition), sizeof(partition));
 }
@@ -587,14 +569,12 @@ bool Dispatcher::FillBatch(uint64_t id, Stream& s, absl::Time now, std::deque<Ou
   if (s.in_flight.empty()) s.last_activity = now;  // the silence clock starts now
   const size_t expected = std::min({static_cast<size_t>(s.max_in_flight - s.in_flight.size()),
                                     options_.max_batch_records, buffered_});
-  ArenaResponse response(
+  RecordBatchEncoder batch(
       std::min(options_.max_batch_bytes, expected * (buffered_bytes_ / std::max<size_t>(buffered_, 1))));
-  kafka_sidecar::v1::RecordBatch& batch = *response->mutable_records();
-  batch.mutable_records()->Reserve(static_cast<int>(expected));
   size_t bytes = 0;
   int64_t redelivered = 0;
   while (s.in_flight.size() < s.max_in_flight &&
-         static_cast<size_t>(batch.records_size()) < options_.max_batch_records) {
+         static_cast<size_t>(batch.records()) < options_.max_batch_records) {
     Pending* next = PeekNext(s, route);
     if (next == nullptr) break;
     if (bytes > 0 && bytes + next->bytes > options_.max_batch_bytes) break;
@@ -614,13 +594,13 @@ bool Dispatcher::FillBatch(uint64_t id, Stream& s, absl::Time now, std::deque<Ou
     ++in_flight_;
     bytes += pending.bytes;
     const uint64_t delivery_id = s.next_delivery_id++;
-    AddRecord(pending.message, delivery_id, pending.attempt, batch);
+    batch.Add(pending.message, delivery_id, pending.attempt);
     if (pending.attempt > 1) ++redelivered;
     s.in_flight.emplace(delivery_id, std::move(pending));
   }
-  metrics_.records_delivered += batch.records_size();
+  metrics_.records_delivered += batch.records();
   if (redelivered > 0) metrics_.records_redelivered += redelivered;
-  out.push_back({id, s.stream, std::move(response)});
+  out.push_back({id, s.stream, std::move(batch).Finish()});
   return true;
 }
 

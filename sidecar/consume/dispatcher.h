@@ -14,7 +14,6 @@
 #include "absl/time/time.h"
 #include "broker/consumer.h"
 #include "broker/topic_partition.h"
-#include "proto/kafka_sidecar.pb.h"
 #include "sidecar/common/metrics.h"
 #include "sidecar/consume/consumer_stream.h"
 #include "sidecar/consume/delivery_policy.h"
@@ -68,7 +67,7 @@ class Dispatcher {
   struct Outgoing {
     uint64_t stream_id;
     ConsumerStream* stream;
-    ArenaResponse records;
+    WireResponse records;
   };
 
   Dispatcher(Options options, ConsumeMetrics& metrics);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "proto/kafka_sidecar.pb.h"
 
 namespace kafka_sidecar::sidecar {
 namespace {
@@ -27,8 +28,10 @@ constexpr int kPartitions = 6;
 // An app stream that keeps what it was sent until the test acks it.
 class FakeStream final : public ConsumerStream {
  public:
-  void Send(ArenaResponse response) override {
-    for (const Record& record : response->records().records()) unacked.push_back(record);
+  void Send(WireResponse response) override {
+    kafka_sidecar::v1::ConsumeResponse parsed;
+    EXPECT_TRUE(parsed.ParseFromArray(response.bytes().data(), static_cast<int>(response.bytes().size())));
+    for (const Record& record : parsed.records().records()) unacked.push_back(record);
   }
   void End(const absl::Status& status) override { ended = status; }
 

@@ -24,7 +24,7 @@ constexpr absl::Duration kWait = absl::Seconds(30);
 
 class NoStream final : public ConsumerStream {
  public:
-  void Send(ArenaResponse) override {}
+  void Send(WireResponse) override {}
   void End(const absl::Status&) override {}
 };
 

@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "proto/kafka_sidecar.pb.h"
 #include "testing/fake_group.h"
 #include "testing/fake_producer.h"
 #include "testing/simulated_clock.h"
@@ -65,9 +66,11 @@ class FakeStream final : public ConsumerStream {
     int64_t offset;
   };
 
-  void Send(ArenaResponse response) override {
+  void Send(WireResponse response) override {
+    kafka_sidecar::v1::ConsumeResponse parsed;
+    EXPECT_TRUE(parsed.ParseFromArray(response.bytes().data(), static_cast<int>(response.bytes().size())));
     absl::MutexLock lock(&mu_);
-    for (const auto& r : response->records().records()) {
+    for (const auto& r : parsed.records().records()) {
       received_.push_back({r.delivery_id(), r.partition(), r.offset()});
     }
   }

@@ -52,6 +52,17 @@ absl::StatusOr<DeliveryPolicy> ToDeliveryPolicy(const kafka_sidecar::v1::Subscri
   return policy;
 }
 
+// The response's bytes as gRPC's, without a copy: the slice owns the buffer from here on.
+grpc::ByteBuffer ToByteBuffer(WireResponse response) {
+  size_t begin = 0;
+  std::string* buffer = response.TakeBuffer(begin).release();
+  if (buffer == nullptr) return grpc::ByteBuffer();
+  grpc::Slice slice(
+      buffer->data() + begin, buffer->size() - begin,
+      [](void* owned) { delete static_cast<std::string*>(owned); }, buffer);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
 }  // namespace
 
 ConsumeReactor::ConsumeReactor(SubscriptionRegistry& registry, uint32_t max_in_flight_cap)
@@ -61,7 +72,7 @@ ConsumeReactor::ConsumeReactor(SubscriptionRegistry& registry, uint32_t max_in_f
   Pump();
 }
 
-void ConsumeReactor::Send(ArenaResponse records) {
+void ConsumeReactor::Send(WireResponse records) {
   {
     absl::MutexLock lock(&mu_);
     if (end_.has_value()) return;
@@ -158,9 +169,9 @@ absl::Status ConsumeReactor::Subscribe(const kafka_sidecar::v1::Subscribe& subsc
   {
     // Subscribed goes out before any record the subscription sends on Attach.
     absl::MutexLock lock(&mu_);
-    ArenaResponse subscribed;
-    subscribed->mutable_subscribed()->set_stream_id(absl::StrCat(stream_id_));
-    outbox_.push_back(std::move(subscribed));
+    ConsumeResponse subscribed;
+    subscribed.mutable_subscribed()->set_stream_id(absl::StrCat(stream_id_));
+    outbox_.emplace_back(subscribed.SerializeAsString());
   }
   absl::StatusOr<std::shared_ptr<Subscription>> subscription =
       registry_.Attach(subscribe.group(), topics, *policy, stream_id_, this, max_in_flight);
@@ -200,10 +211,10 @@ ConsumeReactor::Actions ConsumeReactor::NextActions() {
     return actions;
   }
   if (!write_in_flight_ && !outbox_.empty()) {
-    writing_ = std::move(outbox_.front());
+    writing_ = ToByteBuffer(std::move(outbox_.front()));
     outbox_.pop_front();
     write_in_flight_ = true;
-    actions.write = writing_.get();
+    actions.write_bytes = &writing_;
   }
   if (!read_in_flight_ && !reads_done_) {
     read_in_flight_ = true;

@@ -36,7 +36,7 @@ class ConsumeReactor final
   ConsumeReactor(SubscriptionRegistry& registry, uint32_t max_in_flight_cap);
 
   // ConsumerStream.
-  void Send(ArenaResponse records) override;
+  void Send(WireResponse records) override;
   void End(const absl::Status& status) override;
 
  private:
@@ -58,14 +58,14 @@ class ConsumeReactor final
   // Touched only in OnRead (one at a time) and OnDone (after every reaction).
   std::shared_ptr<Subscription> subscription_;
   // The response gRPC is writing; set by NextActions.
-  ArenaResponse writing_;
+  grpc::ByteBuffer writing_;
 
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<absl::Status> end_ ABSL_GUARDED_BY(mu_);
-  std::deque<ArenaResponse> outbox_ ABSL_GUARDED_BY(mu_);
+  std::deque<WireResponse> outbox_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kafka_sidecar::sidecar

@@ -52,6 +52,8 @@ class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
     bool read = false;
     // The response to write: the subclass keeps it unchanged until OnWriteDone.
     const Response* write = nullptr;
+    // Or one already serialized, kept likewise.
+    grpc::ByteBuffer* write_bytes = nullptr;
     bool write_buffer_hint = false;  // more responses follow at once: gRPC may coalesce
     bool finish = false;
     grpc::Status finish_status;
@@ -87,16 +89,17 @@ class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
       {
         absl::MutexLock lock(&mu_);
         actions = NextActions();
-        if (!actions.read && actions.write == nullptr && !actions.finish) {
+        if (!actions.read && actions.write == nullptr && actions.write_bytes == nullptr &&
+            !actions.finish) {
           pumping_ = false;
           return;
         }
       }
-      if (actions.write != nullptr) {
-        SerializeResponse(*actions.write, write_bytes_);
+      if (actions.write != nullptr || actions.write_bytes != nullptr) {
+        if (actions.write != nullptr) SerializeResponse(*actions.write, write_bytes_);
         grpc::WriteOptions options;
         if (actions.write_buffer_hint) options.set_buffer_hint();
-        StartWrite(&write_bytes_, options);
+        StartWrite(actions.write != nullptr ? &write_bytes_ : actions.write_bytes, options);
       }
       if (actions.read) StartRead(&read_bytes_);
       if (actions.finish) {
