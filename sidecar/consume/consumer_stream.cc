@@ -1,5 +1,6 @@
 #include "sidecar/consume/consumer_stream.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace kafka_sidecar::sidecar {
@@ -78,10 +79,20 @@ constexpr int kHeaderValue = 2;      // Header.value
 
 }  // namespace
 
-RecordBatchEncoder::RecordBatchEncoder(size_t bytes_hint)
-    : buffer_(std::make_unique<std::string>()) {
-  buffer_->reserve(kPrefixRoom + bytes_hint);
-  buffer_->resize(kPrefixRoom);
+WireResponse::WireResponse(absl::string_view bytes)
+    : data_(new char[bytes.size()]), begin_(0), end_(bytes.size()) {
+  PutBytes(data_.get(), bytes);
+}
+
+RecordBatchEncoder::RecordBatchEncoder(size_t bytes_hint) { Reserve(bytes_hint); }
+
+void RecordBatchEncoder::Reserve(size_t more) {
+  if (size_ + more <= capacity_) return;
+  const size_t capacity = std::max(size_ + more, 2 * capacity_);
+  std::unique_ptr<char[]> grown(new char[capacity]);
+  if (data_ != nullptr) std::memcpy(grown.get(), data_.get(), size_);
+  data_ = std::move(grown);
+  capacity_ = capacity;
 }
 
 void RecordBatchEncoder::Add(const broker::Message& m, uint64_t delivery_id,
@@ -93,10 +104,9 @@ void RecordBatchEncoder::Add(const broker::Message& m, uint64_t delivery_id,
   if (m.key.has_value()) size += LengthFieldSize(m.key->size());
   for (const broker::Header& h : m.headers) size += LengthFieldSize(HeaderSize(h));
 
-  const size_t at = buffer_->size();
-  buffer_->resize(at + 1 + VarintSize(size) + size);
-  char* out = buffer_->data() + at;
-  out = PutLength(out, kBatchRecords, size);
+  const size_t encoded = 1 + VarintSize(size) + size;
+  Reserve(encoded);
+  char* out = PutLength(data_.get() + size_, kBatchRecords, size);
   out = PutVarintField(out, kDeliveryId, delivery_id);
   out = PutBytesField(out, kTopic, m.tp.topic);
   out = PutVarintField(out, kPartition, SignExtended(m.tp.partition));
@@ -110,15 +120,16 @@ void RecordBatchEncoder::Add(const broker::Message& m, uint64_t delivery_id,
   }
   out = PutVarintField(out, kTimestampMs, SignExtended(m.timestamp_ms));
   PutVarintField(out, kDeliveryAttempt, delivery_attempt);
+  size_ += encoded;
   ++records_;
 }
 
 WireResponse RecordBatchEncoder::Finish() && {
   // The response's one field, its RecordBatch: its tag and length end where the records begin.
-  const size_t batch = buffer_->size() - kPrefixRoom;
+  const size_t batch = size_ - kPrefixRoom;
   const size_t begin = kPrefixRoom - 1 - VarintSize(batch);
-  PutLength(buffer_->data() + begin, kResponseRecords, batch);
-  return WireResponse(std::move(buffer_), begin);
+  PutLength(data_.get() + begin, kResponseRecords, batch);
+  return WireResponse(std::move(data_), begin, size_);
 }
 
 }  // namespace kafka_sidecar::sidecar

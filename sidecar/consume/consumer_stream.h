@@ -3,7 +3,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -13,34 +12,32 @@ namespace kafka_sidecar::sidecar {
 
 // One kafka_sidecar.v1.ConsumeResponse in protobuf's wire format, as gRPC sends it: a batch of
 // records is encoded straight from the dispatcher's records (RecordBatchEncoder), with no
-// message objects in between and one copy of each payload. The bytes live on the heap, so that
-// gRPC can send them without copying (TakeBuffer). Move-only.
+// message objects in between and one copy of each payload. The bytes live in a buffer of their
+// own, which gRPC can take over and send without copying (TakeBuffer). Move-only.
 class WireResponse {
  public:
   WireResponse() = default;
-  // A response serialized by protobuf (the Subscribed answer, tests).
-  explicit WireResponse(std::string bytes)
-      : buffer_(std::make_unique<std::string>(std::move(bytes))) {}
+  // A copy of a response serialized by protobuf (the Subscribed answer, tests).
+  explicit WireResponse(absl::string_view bytes);
 
   absl::string_view bytes() const {
-    if (buffer_ == nullptr) return {};
-    return absl::string_view(*buffer_).substr(begin_);
+    return absl::string_view(data_.get() + begin_, end_ - begin_);
   }
 
-  // The buffer and where in it the response begins; this is empty afterwards.
-  std::unique_ptr<std::string> TakeBuffer(size_t& begin) {
-    begin = begin_;
-    begin_ = 0;
-    return std::move(buffer_);
+  // The buffer bytes() points into (null when empty); this is empty afterwards.
+  std::unique_ptr<char[]> TakeBuffer() {
+    begin_ = end_ = 0;
+    return std::move(data_);
   }
 
  private:
   friend class RecordBatchEncoder;
-  WireResponse(std::unique_ptr<std::string> buffer, size_t begin)
-      : buffer_(std::move(buffer)), begin_(begin) {}
+  WireResponse(std::unique_ptr<char[]> data, size_t begin, size_t end)
+      : data_(std::move(data)), begin_(begin), end_(end) {}
 
-  std::unique_ptr<std::string> buffer_;
+  std::unique_ptr<char[]> data_;
   size_t begin_ = 0;
+  size_t end_ = 0;
 };
 
 // Encodes a ConsumeResponse holding a RecordBatch, record by record. Fields at their proto3
@@ -62,7 +59,12 @@ class RecordBatchEncoder {
   // lengths are known only at the end): a tag byte and a length of at most 5 bytes.
   static constexpr size_t kPrefixRoom = 6;
 
-  std::unique_ptr<std::string> buffer_;
+  // Makes room for `more` bytes past size_, keeping what is there.
+  void Reserve(size_t more);
+
+  std::unique_ptr<char[]> data_;  // written up to size_: no byte is set twice
+  size_t size_ = kPrefixRoom;
+  size_t capacity_ = 0;
   int records_ = 0;
 };
 

@@ -353,31 +353,38 @@ std::optional<Dispatcher::Pending> Dispatcher::TakeInFlight(uint64_t stream, uin
 
 std::optional<PartitionOffset> Dispatcher::Ack(uint64_t stream, uint64_t delivery_id,
                                                absl::Time now) {
-  std::optional<Pending> pending = TakeInFlight(stream, delivery_id);
-  if (!pending.has_value()) return std::nullopt;
-  streams_.at(stream).last_activity = now;
+  auto s = streams_.find(stream);
+  if (s == streams_.end()) return std::nullopt;
+  auto found = s->second.in_flight.find(delivery_id);
+  if (found == s->second.in_flight.end()) return std::nullopt;
+  // Read in place and erased at the end: an acked record is never moved.
+  Pending& pending = found->second;
+  s->second.last_activity = now;
+  --in_flight_;
   if (options_.ordering != Ordering::kNone) {
-    auto found = routes_.find(pending->route);
-    if (found != routes_.end()) {
-      Route& route = found->second;
+    auto it = routes_.find(pending.route);
+    if (it != routes_.end()) {
+      Route& route = it->second;
       // The record that held the route is done: its later records go on.
-      const bool relist = pending->holds_route && route.retry_in_flight;
+      const bool relist = pending.holds_route && route.retry_in_flight;
       if (relist) route.retry_in_flight = false;
       if (--route.in_flight == 0) {
         // The route's last in-flight record is acked: it is unpinned. Without records waiting
         // it is forgotten; otherwise they follow it to its ring owner, which may have changed.
-        const uint64_t owner = ring_.Pick(pending->route);
+        const uint64_t owner = ring_.Pick(pending.route);
         if (route.queued.empty() && route.dead_lettering == 0) {
-          routes_.erase(found);
+          routes_.erase(it);
         } else if (owner != route.stream || relist) {
-          MoveRoute(pending->route, route, owner);
+          MoveRoute(pending.route, route, owner);
         }
       } else if (relist) {
-        MoveRoute(pending->route, route, route.stream);
+        MoveRoute(pending.route, route, route.stream);
       }
     }
   }
-  return PartitionOffset{std::move(pending->message.tp), pending->message.offset};
+  PartitionOffset acked{std::move(pending.message.tp), pending.message.offset};
+  s->second.in_flight.erase(found);
+  return acked;
 }
 
 Dispatcher::NackOutcome Dispatcher::Nack(uint64_t stream, uint64_t delivery_id,

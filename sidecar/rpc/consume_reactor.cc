@@ -54,12 +54,12 @@ absl::StatusOr<DeliveryPolicy> ToDeliveryPolicy(const kafka_sidecar::v1::Subscri
 
 // The response's bytes as gRPC's, without a copy: the slice owns the buffer from here on.
 grpc::ByteBuffer ToByteBuffer(WireResponse response) {
-  size_t begin = 0;
-  std::string* buffer = response.TakeBuffer(begin).release();
+  const absl::string_view bytes = response.bytes();
+  char* buffer = response.TakeBuffer().release();
   if (buffer == nullptr) return grpc::ByteBuffer();
   grpc::Slice slice(
-      buffer->data() + begin, buffer->size() - begin,
-      [](void* owned) { delete static_cast<std::string*>(owned); }, buffer);
+      const_cast<char*>(bytes.data()), bytes.size(),
+      [](void* owned) { delete[] static_cast<char*>(owned); }, buffer);
   return grpc::ByteBuffer(&slice, 1);
 }
 
