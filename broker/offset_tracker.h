@@ -70,6 +70,13 @@ class OffsetTracker {
   bool Track(const TopicPartition& tp, int64_t offset, int64_t timestamp_ms = -1);
   bool Ack(const TopicPartition& tp, int64_t offset);
 
+  // The offsets of `tp`, or nullptr when it is not tracked. The pointer stays valid until
+  // Remove(tp): a record can carry its partition's state from Track to Ack, found once.
+  PartitionOffsets* Offsets(const TopicPartition& tp) {
+    State* state = Find(tp);
+    return state == nullptr ? nullptr : &state->offsets;
+  }
+
   // For each tracked partition (or only `tp`), its committable offset where it is past what
   // was last committed: exactly what a commit may name now.
   std::vector<PartitionOffset> Committable() const;

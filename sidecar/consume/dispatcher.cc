@@ -315,8 +315,9 @@ ConsumerStream* Dispatcher::stream(uint64_t id) const {
   return it == streams_.end() ? nullptr : it->second.stream;
 }
 
-void Dispatcher::Add(Message message) {
+void Dispatcher::Add(Message message, broker::PartitionOffsets* offsets) {
   Pending pending;
+  pending.offsets = offsets;
   if (!remembered_.empty()) pending.attempt = RecallAttempt(message);
   pending.bytes = static_cast<uint32_t>(std::min<size_t>(RecordBytes(message), UINT32_MAX));
   ++buffered_;
@@ -351,8 +352,8 @@ std::optional<Dispatcher::Pending> Dispatcher::TakeInFlight(uint64_t stream, uin
   return pending;
 }
 
-std::optional<PartitionOffset> Dispatcher::Ack(uint64_t stream, uint64_t delivery_id,
-                                               absl::Time now) {
+std::optional<Dispatcher::Acked> Dispatcher::Ack(uint64_t stream, uint64_t delivery_id,
+                                                 absl::Time now) {
   auto s = streams_.find(stream);
   if (s == streams_.end()) return std::nullopt;
   auto found = s->second.in_flight.find(delivery_id);
@@ -382,7 +383,7 @@ std::optional<PartitionOffset> Dispatcher::Ack(uint64_t stream, uint64_t deliver
       }
     }
   }
-  PartitionOffset acked{std::move(pending.message.tp), pending.message.offset};
+  Acked acked{{std::move(pending.message.tp), pending.message.offset}, pending.offsets};
   s->second.in_flight.erase(found);
   return acked;
 }

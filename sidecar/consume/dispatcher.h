@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "broker/consumer.h"
+#include "broker/offset_tracker.h"
 #include "broker/topic_partition.h"
 #include "sidecar/common/metrics.h"
 #include "sidecar/consume/consumer_stream.h"
@@ -80,12 +81,17 @@ class Dispatcher {
   std::vector<uint64_t> stream_ids() const;
   ConsumerStream* stream(uint64_t id) const;
 
-  // A record fresh from Kafka.
-  void Add(broker::Message message);
+  // A record fresh from Kafka, with its partition's offsets (kept for Ack; may be null), which
+  // must stay valid until DropPartitions drops the partition.
+  void Add(broker::Message message, broker::PartitionOffsets* offsets = nullptr);
 
-  // Acks one delivery: where the record was, or nullopt for an unknown or stale id.
-  std::optional<broker::PartitionOffset> Ack(uint64_t stream, uint64_t delivery_id,
-                                             absl::Time now);
+  // An acked record: where it was, and its partition's offsets as Add was given them.
+  struct Acked {
+    broker::PartitionOffset where;
+    broker::PartitionOffsets* offsets;
+  };
+  // Acks one delivery, or nullopt for an unknown or stale id.
+  std::optional<Acked> Ack(uint64_t stream, uint64_t delivery_id, absl::Time now);
   // What became of a nacked delivery.
   enum class NackOutcome {
     kStale,       // an unknown or stale id: nothing changed
@@ -133,6 +139,7 @@ class Dispatcher {
  private:
   struct Pending {
     broker::Message message;
+    broker::PartitionOffsets* offsets = nullptr;  // as Add was given them
     uint32_t attempt = 1;
     uint32_t bytes = 0;  // RecordBytes
     uint64_t route = 0;

@@ -181,8 +181,8 @@ void Subscription::Ack(uint64_t stream_id, absl::Span<const uint64_t> delivery_i
     const absl::Time now = clock_.Now();
     int64_t acked_count = 0;
     for (uint64_t id : delivery_ids) {
-      if (std::optional<PartitionOffset> acked = dispatcher_.Ack(stream_id, id, now)) {
-        tracker_.Ack(acked->tp, acked->offset);
+      if (std::optional<Dispatcher::Acked> acked = dispatcher_.Ack(stream_id, id, now)) {
+        acked->offsets->Ack(acked->where.offset);
         ++acked_count;
       }
     }
@@ -488,8 +488,9 @@ Subscription::Plan Subscription::Step(std::vector<Message>& polled, const absl::
   const absl::Time now = clock_.Now();
   for (Message& m : polled) {
     // Records of partitions revoked meanwhile, and re-fetched ones, are not taken.
-    if (!tracker_.Track(m.tp, m.offset, m.timestamp_ms)) continue;
-    dispatcher_.Add(std::move(m));
+    broker::PartitionOffsets* offsets = tracker_.Offsets(m.tp);
+    if (offsets == nullptr || !offsets->Track(m.offset, m.timestamp_ms)) continue;
+    dispatcher_.Add(std::move(m), offsets);
   }
   if (!polled.empty()) kafka_.Heard(now);
 
