@@ -277,8 +277,6 @@ void ConsumeDirect() {
   rd_kafka_destroy(rk);
 }
 
-std::atomic<int64_t> batches_received{0};
-
 // One app stream: subscribes, then hands each batch to `on_batch` and acks it.
 class AppStream {
  public:
@@ -318,7 +316,6 @@ class AppStream {
                 : ack.mutable_ack()->mutable_delivery_ids())
             ->Add(record.delivery_id());
       }
-      batches_received++;
       const int acked = ack.ack().delivery_ids_size();
       const bool more = on_batch(response.records(), acked);
       if (acked > 0 && !stream_->Write(ack)) return;
@@ -368,7 +365,6 @@ void ConsumeSidecar() {
     Die(absl::StrCat("the streams ended early: ", received, " of ", expected, " records"));
   }
   Report(received, last - first, CpuMicros() - cpu);
-  std::cerr << "batches=" << batches_received.load() << "\n";
 }
 
 // --- latency ---------------------------------------------------------------------------------
