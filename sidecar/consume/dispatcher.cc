@@ -24,8 +24,7 @@ absl::string_view PartitionBytes(const int32_t& partition) {
 
 }  // namespace
 
-Dispatcher::Pending Dispatcher::Queue::TakeFront() {
-  Pending pending = std::move(items_[head_]);
+void Dispatcher::Queue::PopFront() {
   ++head_;
   if (head_ == items_.size()) {
     items_.clear();
@@ -34,7 +33,6 @@ Dispatcher::Pending Dispatcher::Queue::TakeFront() {
     items_.erase(items_.begin(), items_.begin() + static_cast<ptrdiff_t>(head_));
     head_ = 0;
   }
-  return pending;
 }
 
 void Dispatcher::Queue::PushFront(Pending pending) {
@@ -316,28 +314,31 @@ ConsumerStream* Dispatcher::stream(uint64_t id) const {
 }
 
 void Dispatcher::Add(Message message, broker::PartitionOffsets* offsets) {
-  Pending pending;
-  pending.offsets = offsets;
-  if (!remembered_.empty()) pending.attempt = RecallAttempt(message);
-  pending.bytes = static_cast<uint32_t>(std::min<size_t>(RecordBytes(message), UINT32_MAX));
+  const uint32_t attempt = remembered_.empty() ? 1 : RecallAttempt(message);
+  const uint32_t bytes = static_cast<uint32_t>(std::min<size_t>(RecordBytes(message), UINT32_MAX));
   ++buffered_;
-  buffered_bytes_ += pending.bytes;
-  if (options_.ordering == Ordering::kNone) {
+  buffered_bytes_ += bytes;
+  // Built where it waits: a record is moved as few times as it can be.
+  auto fill = [&](Pending& pending, uint64_t route) {
     pending.message = std::move(message);
+    pending.offsets = offsets;
+    pending.attempt = attempt;
+    pending.bytes = bytes;
+    pending.route = route;
+  };
+  if (options_.ordering == Ordering::kNone) {
     Stream* to = LeastLoaded();
-    (to != nullptr ? to->queued : unrouted_).PushBack(std::move(pending));
+    fill((to != nullptr ? to->queued : unrouted_).EmplaceBack(), 0);
     return;
   }
   const uint64_t route_id = RouteOf(message);
-  pending.route = route_id;
-  pending.message = std::move(message);
   auto [it, created] = routes_.try_emplace(route_id);
   Route& route = it->second;
   if (created) {
     route.stream = streams_.empty() ? 0 : ring_.Pick(route_id);
     route.seq = next_seq_++;
   }
-  route.queued.PushBack(std::move(pending));
+  fill(route.queued.EmplaceBack(), route_id);
   if (!route.parked()) List(route_id, route, 1, /*front=*/false);
 }
 
@@ -586,8 +587,9 @@ bool Dispatcher::FillBatch(uint64_t id, Stream& s, absl::Time now, std::deque<Ou
     Pending* next = PeekNext(s, route);
     if (next == nullptr) break;
     if (bytes > 0 && bytes + next->bytes > options_.max_batch_bytes) break;
+    // Encoded where it waits, then moved once, into the in-flight map.
     Queue& from = route != nullptr ? route->queued : s.queued;
-    Pending pending = from.TakeFront();
+    Pending& pending = *next;  // from's front
     if (route != nullptr) {
       ++route->in_flight;
       s.ready.pop_front();
@@ -605,6 +607,7 @@ bool Dispatcher::FillBatch(uint64_t id, Stream& s, absl::Time now, std::deque<Ou
     batch.Add(pending.message, delivery_id, pending.attempt);
     if (pending.attempt > 1) ++redelivered;
     s.in_flight.emplace(delivery_id, std::move(pending));
+    from.PopFront();
   }
   metrics_.records_delivered += batch.records();
   if (redelivered > 0) metrics_.records_redelivered += redelivered;

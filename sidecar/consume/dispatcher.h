@@ -155,8 +155,16 @@ class Dispatcher {
     bool empty() const { return head_ == items_.size(); }
     size_t size() const { return items_.size() - head_; }
     Pending& front() { return items_[head_]; }
-    Pending TakeFront();
+    Pending TakeFront() {
+      Pending pending = std::move(front());
+      PopFront();
+      return pending;
+    }
+    // Drops the front, typically moved from already.
+    void PopFront();
     void PushBack(Pending pending) { items_.push_back(std::move(pending)); }
+    // A new record at the back, to be filled in where it waits.
+    Pending& EmplaceBack() { return items_.emplace_back(); }
     void PushFront(Pending pending);
     // Before the first later record of its partition (redeliveries placed in order stay in
     // order), else at the back.
