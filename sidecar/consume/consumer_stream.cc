@@ -58,7 +58,9 @@ char* PutBytesField(char* out, int field, absl::string_view s) {
   return PutBytes(PutLength(out, field, s.size()), s);
 }
 
-size_t HeaderSize(const broker::Header& h) { return BytesFieldSize(h.key) + BytesFieldSize(h.value); }
+size_t HeaderSize(const broker::Header& h) {
+  return BytesFieldSize(h.key) + BytesFieldSize(h.value);
+}
 
 // Record's fields, as numbered in proto/kafka_sidecar.proto.
 enum RecordField {

@@ -20,9 +20,7 @@ class WireResponse {
   // A copy of a response serialized by protobuf (the Subscribed answer, tests).
   explicit WireResponse(absl::string_view bytes);
 
-  absl::string_view bytes() const {
-    return absl::string_view(data_.get() + begin_, end_ - begin_);
-  }
+  absl::string_view bytes() const { return absl::string_view(data_.get() + begin_, end_ - begin_); }
 
   // The buffer bytes() points into (null when empty); this is empty afterwards.
   std::unique_ptr<char[]> TakeBuffer() {

@@ -15,8 +15,8 @@ using kafka_sidecar::v1::Record;
 
 ConsumeResponse Parse(const WireResponse& response) {
   ConsumeResponse parsed;
-  EXPECT_TRUE(parsed.ParseFromArray(response.bytes().data(),
-                                    static_cast<int>(response.bytes().size())));
+  EXPECT_TRUE(
+      parsed.ParseFromArray(response.bytes().data(), static_cast<int>(response.bytes().size())));
   return parsed;
 }
 

@@ -578,8 +578,8 @@ bool Dispatcher::FillBatch(uint64_t id, Stream& s, absl::Time now, std::deque<Ou
   if (s.in_flight.empty()) s.last_activity = now;  // the silence clock starts now
   const size_t expected = std::min({static_cast<size_t>(s.max_in_flight - s.in_flight.size()),
                                     options_.max_batch_records, buffered_});
-  RecordBatchEncoder batch(
-      std::min(options_.max_batch_bytes, expected * (buffered_bytes_ / std::max<size_t>(buffered_, 1))));
+  const size_t average_bytes = buffered_bytes_ / std::max<size_t>(buffered_, 1);
+  RecordBatchEncoder batch(std::min(options_.max_batch_bytes, expected * average_bytes));
   size_t bytes = 0;
   int64_t redelivered = 0;
   while (s.in_flight.size() < s.max_in_flight &&

@@ -30,7 +30,8 @@ class FakeStream final : public ConsumerStream {
  public:
   void Send(WireResponse response) override {
     kafka_sidecar::v1::ConsumeResponse parsed;
-    EXPECT_TRUE(parsed.ParseFromArray(response.bytes().data(), static_cast<int>(response.bytes().size())));
+    const absl::string_view bytes = response.bytes();
+    EXPECT_TRUE(parsed.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
     for (const Record& record : parsed.records().records()) unacked.push_back(record);
   }
   void End(const absl::Status& status) override { ended = status; }

@@ -404,9 +404,9 @@ void Subscription::PollLoop() {
       timeout = std::clamp(due - clock_.Now(), absl::ZeroDuration(), options_.poll_timeout);
       // Acks since the last step may have brought the queue down to where paused partitions
       // resume already (no wake came: the poll was not waiting yet): step again at once.
-      if (flow_.paused() && flow_.ShouldWake(dispatcher_.buffered(), dispatcher_.buffered_bytes())) {
-        timeout = absl::ZeroDuration();
-      }
+      const bool resumable =
+          flow_.paused() && flow_.ShouldWake(dispatcher_.buffered(), dispatcher_.buffered_bytes());
+      if (resumable) timeout = absl::ZeroDuration();
     }
     absl::Status status = consumer_->Poll(timeout, room, polled);
     const size_t prefetched = consumer_->Prefetched();

@@ -68,7 +68,8 @@ class FakeStream final : public ConsumerStream {
 
   void Send(WireResponse response) override {
     kafka_sidecar::v1::ConsumeResponse parsed;
-    EXPECT_TRUE(parsed.ParseFromArray(response.bytes().data(), static_cast<int>(response.bytes().size())));
+    const absl::string_view bytes = response.bytes();
+    EXPECT_TRUE(parsed.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
     absl::MutexLock lock(&mu_);
     for (const auto& r : parsed.records().records()) {
       received_.push_back({r.delivery_id(), r.partition(), r.offset()});
