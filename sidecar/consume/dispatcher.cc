@@ -373,10 +373,10 @@ std::optional<Dispatcher::Acked> Dispatcher::Ack(uint64_t stream, uint64_t deliv
       if (--route.in_flight == 0) {
         // The route's last in-flight record is acked: it is unpinned. Without records waiting
         // it is forgotten; otherwise they follow it to its ring owner, which may have changed.
-        const uint64_t owner = ring_.Pick(pending.route);
         if (route.queued.empty() && route.dead_lettering == 0) {
           routes_.erase(it);
-        } else if (owner != route.stream || relist) {
+        } else if (const uint64_t owner = ring_.Pick(pending.route);
+                   owner != route.stream || relist) {
           MoveRoute(pending.route, route, owner);
         }
       } else if (relist) {
