@@ -9,9 +9,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <random>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -36,7 +38,7 @@ constexpr char kLog4j2[] =
     "rootLogger.appenderRef.out.ref=out\n";
 
 // A loopback port nothing listens on now. Kafka binds it a moment later; another process
-// taking it meanwhile would make the start fail loudly, not wrongly.
+// taking it meanwhile makes that node fail to start, and Start tries again on new ports.
 absl::StatusOr<int> FreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError("socket failed");
@@ -103,6 +105,18 @@ std::string RealKafka::DefaultLine() {
 }
 
 absl::StatusOr<std::unique_ptr<RealKafka>> RealKafka::Start(Options options) {
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<std::unique_ptr<RealKafka>> kafka = StartOnce(options);
+    if (kafka.ok() || attempt == 3 ||
+        !absl::StrContains(kafka.status().message(), "Address already in use")) {
+      return kafka;
+    }
+    std::cerr << "[real_kafka] a port was taken before Kafka bound it; starting again on new "
+                 "ports\n";
+  }
+}
+
+absl::StatusOr<std::unique_ptr<RealKafka>> RealKafka::StartOnce(Options options) {
   const absl::Time start = absl::Now();
   auto kafka = std::unique_ptr<RealKafka>(new RealKafka());
   kafka->options_ = std::move(options);

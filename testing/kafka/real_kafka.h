@@ -42,7 +42,9 @@ class RealKafka {
 
   // Formats each node's storage, starts the nodes and waits until the cluster's metadata lists
   // every broker. FAILED_PRECONDITION when the jars are not cached; UNAVAILABLE with the
-  // nodes' logs when the cluster does not come up in time.
+  // nodes' logs when the cluster does not come up in time. A node that finds one of its ports
+  // taken (another process bound it between the choice and Kafka's bind) gets a new cluster on
+  // new ports, up to three times.
   static absl::StatusOr<std::unique_ptr<RealKafka>> Start(Options options);
   // Kills every node still running and removes the cluster's files.
   ~RealKafka();
@@ -73,6 +75,9 @@ class RealKafka {
                                       const std::vector<std::string>& args) const;
 
  private:
+  // One try of Start, on ports chosen now.
+  static absl::StatusOr<std::unique_ptr<RealKafka>> StartOnce(Options options);
+
   struct Node {
     int id = 0;  // Kafka's node.id: i + 1
     std::map<std::string, int> ports;  // listener name -> port
