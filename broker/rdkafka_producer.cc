@@ -64,13 +64,15 @@ DeliveryReport MakeReport(rd_kafka_t* rk, rd_kafka_resp_err_t err, absl::string_
   return report;
 }
 
-// How long SendNow's flush runs. librdkafka sends without lingering for exactly as long as a
-// flush runs, so it needs only as long as its broker threads take to wake and send what is
-// queued. Longer, and records handed over meanwhile go out at once too, a few to a request:
-// a stream that keeps its window full would keep the flush running, and the requests of a
-// few records each cost more CPU (ProduceBatchStream: 1.7-2.1 us a record with a flush of
-// 100 ms, 1.5-1.6 us with 1 ms, tools/bench.sh's batch run).
-constexpr int kSendNowMs = 1;
+// True on the delivery thread while it flushes for SendNow: the delivery callback ends that
+// flush once the records handed over before SendNow are answered. Longer, and records handed
+// over meanwhile go out at once too, a few to a request: a stream that keeps its window full
+// would keep the flush running, and requests of a few records each cost more CPU
+// (ProduceBatchStream, tools/bench.sh's batch run: 1.7-2.1 us a record when every flush ran
+// until all was answered or 100 ms passed, 1.5-1.6 us with flushes of 1 ms). A fixed short
+// flush is not enough: it may end before a busy machine has woken librdkafka's broker threads,
+// and the records then wait out linger.ms.
+thread_local bool t_sending_now = false;
 
 // The answer to a record handed over once Drain has begun.
 DeliveryReport ShuttingDown() {
@@ -134,15 +136,21 @@ class BatchDelivery {
   const std::unique_ptr<Slot[]> slots_;
 };
 
-void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void*) {
+}  // namespace
+
+void RdKafkaProducer::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* message,
+                                 void* opaque) {
   const char* topic = message->err != RD_KAFKA_RESP_ERR_NO_ERROR && message->rkt != nullptr
                           ? rd_kafka_topic_name(message->rkt)
                           : "";
   static_cast<Delivery*>(message->_private)
       ->Deliver(MakeReport(rk, message->err, topic, message->partition, message->offset));
+  auto* progress = static_cast<SendProgress*>(opaque);
+  const uint64_t reported = progress->reported.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (t_sending_now && reported >= progress->send_mark.load(std::memory_order_relaxed)) {
+    rd_kafka_yield(rk);  // ends the flush
+  }
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<RdKafkaProducer>> RdKafkaProducer::Create(
     RdKafkaProducerOptions options) {
@@ -155,15 +163,19 @@ absl::StatusOr<std::unique_ptr<RdKafkaProducer>> RdKafkaProducer::Create(
   settings.insert(settings.end(), options.settings.begin(), options.settings.end());
   absl::StatusOr<RdKafkaConfPtr> conf = NewRdKafkaConf(settings);
   if (!conf.ok()) return conf.status();
-  rd_kafka_conf_set_dr_msg_cb(conf->get(), &OnDelivery);
+  auto progress = std::make_unique<SendProgress>();
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &RdKafkaProducer::OnDelivery);
+  rd_kafka_conf_set_opaque(conf->get(), progress.get());
   absl::StatusOr<RdKafkaPtr> rk = NewRdKafka(RD_KAFKA_PRODUCER, *std::move(conf));
   if (!rk.ok()) return rk.status();
   return std::unique_ptr<RdKafkaProducer>(
-      new RdKafkaProducer(*std::move(rk), options.poll_interval));
+      new RdKafkaProducer(*std::move(rk), std::move(progress), options.poll_interval));
 }
 
-RdKafkaProducer::RdKafkaProducer(RdKafkaPtr rk, absl::Duration poll_interval)
-    : rk_(std::move(rk)),
+RdKafkaProducer::RdKafkaProducer(RdKafkaPtr rk, std::unique_ptr<SendProgress> progress,
+                                 absl::Duration poll_interval)
+    : progress_(std::move(progress)),
+      rk_(std::move(rk)),
       poll_interval_(poll_interval),
       reports_(rd_kafka_queue_get_main(rk_.get())),
       poller_([this] { PollLoop(); }) {}
@@ -187,8 +199,12 @@ void RdKafkaProducer::PollLoop() {
   while (!stop_) {
     // A flush serves delivery reports as a poll does, and while it runs librdkafka's broker
     // threads (which it wakes) send without waiting for linger.ms.
-    if (send_now_.exchange(false, std::memory_order_acq_rel)) {
-      rd_kafka_flush(rk_.get(), kSendNowMs);
+    if (send_now_.exchange(false, std::memory_order_acq_rel) &&
+        progress_->reported.load(std::memory_order_relaxed) <
+            progress_->send_mark.load(std::memory_order_relaxed)) {
+      t_sending_now = true;
+      rd_kafka_flush(rk_.get(), timeout_ms);
+      t_sending_now = false;
     } else {
       rd_kafka_poll(rk_.get(), timeout_ms);
     }
@@ -196,6 +212,8 @@ void RdKafkaProducer::PollLoop() {
 }
 
 void RdKafkaProducer::SendNow() {
+  progress_->send_mark.store(progress_->enqueued.load(std::memory_order_relaxed),
+                             std::memory_order_relaxed);
   if (!send_now_.exchange(true, std::memory_order_acq_rel)) rd_kafka_queue_yield(reports_.get());
 }
 
@@ -259,7 +277,10 @@ rd_kafka_resp_err_t RdKafkaProducer::Enqueue(const RecordView& record, rd_kafka_
   }
   add(RD_KAFKA_VTYPE_OPAQUE).u.ptr = opaque;
   rd_kafka_error_t* error = rd_kafka_produceva(rk_.get(), vus.data(), n);
-  if (error == nullptr) return RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (error == nullptr) {
+    progress_->enqueued.fetch_add(1, std::memory_order_relaxed);
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
   const rd_kafka_resp_err_t err = rd_kafka_error_code(error);
   rd_kafka_error_destroy(error);
   if (headers != nullptr) rd_kafka_headers_destroy(headers);

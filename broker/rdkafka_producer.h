@@ -45,8 +45,9 @@ class RdKafkaProducer final : public Producer {
   void Produce(const RecordView& record, DeliveryCallback done) override;
   // One allocation for the whole batch rather than a callback per record.
   void ProduceBatch(absl::Span<const RecordView> records, BatchDeliverySink& sink) override;
-  // Wakes the delivery thread, which flushes for a millisecond: librdkafka sends what is queued
-  // without lingering only while a flush runs.
+  // Wakes the delivery thread, which flushes until the records handed over so far are answered
+  // (or poll_interval passes): librdkafka sends what is queued without lingering only while a
+  // flush runs, and only its broker threads, once they wake, take the records.
   void SendNow() override;
   // Records handed over once Drain has begun fail at once with UNAVAILABLE; a handover under
   // way when it begins is waited for, so none reaches librdkafka after the flush.
@@ -62,8 +63,20 @@ class RdKafkaProducer final : public Producer {
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
   };
 
-  RdKafkaProducer(RdKafkaPtr rk, absl::Duration poll_interval);
+  // Counts of records, for SendNow's flush to know when it has done its work. Shared with the
+  // delivery callback through librdkafka's opaque, so created before the client.
+  struct SendProgress {
+    std::atomic<uint64_t> enqueued{0};  // records librdkafka took
+    std::atomic<uint64_t> reported{0};  // delivery reports served
+    // `enqueued` when SendNow was last called: its flush ends once as many are reported.
+    std::atomic<uint64_t> send_mark{0};
+  };
+
+  RdKafkaProducer(RdKafkaPtr rk, std::unique_ptr<SendProgress> progress,
+                  absl::Duration poll_interval);
   void PollLoop();
+  // librdkafka's delivery report callback; `opaque` is the producer's SendProgress.
+  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
   TopicRef Topic(absl::string_view name);
   static void Release(const TopicRef& topic);
   // Starts a handover: false (and no handover) once Drain has begun.
@@ -73,6 +86,7 @@ class RdKafkaProducer final : public Producer {
   // librdkafka took it (its delivery report comes later), else the immediate rejection.
   rd_kafka_resp_err_t Enqueue(const RecordView& record, rd_kafka_topic_t* rkt, void* opaque);
 
+  const std::unique_ptr<SendProgress> progress_;  // outlives rk_: declared before it
   const RdKafkaPtr rk_;
   const absl::Duration poll_interval_;
   absl::Mutex topics_mu_;
