@@ -384,7 +384,7 @@ std::optional<Dispatcher::Acked> Dispatcher::Ack(uint64_t stream, uint64_t deliv
       }
     }
   }
-  Acked acked{{std::move(pending.message.tp), pending.message.offset}, pending.offsets};
+  const Acked acked{pending.offsets, pending.message.offset};
   s->second.in_flight.erase(found);
   return acked;
 }

@@ -85,10 +85,10 @@ class Dispatcher {
   // must stay valid until DropPartitions drops the partition.
   void Add(broker::Message message, broker::PartitionOffsets* offsets = nullptr);
 
-  // An acked record: where it was, and its partition's offsets as Add was given them.
+  // An acked record: its offset, and its partition's offsets as Add was given them.
   struct Acked {
-    broker::PartitionOffset where;
     broker::PartitionOffsets* offsets;
+    int64_t offset;
   };
   // Acks one delivery, or nullopt for an unknown or stale id.
   std::optional<Acked> Ack(uint64_t stream, uint64_t delivery_id, absl::Time now);
@@ -155,11 +155,6 @@ class Dispatcher {
     bool empty() const { return head_ == items_.size(); }
     size_t size() const { return items_.size() - head_; }
     Pending& front() { return items_[head_]; }
-    Pending TakeFront() {
-      Pending pending = std::move(front());
-      PopFront();
-      return pending;
-    }
     // Drops the front, typically moved from already.
     void PopFront();
     void PushBack(Pending pending) { items_.push_back(std::move(pending)); }

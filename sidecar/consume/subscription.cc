@@ -182,7 +182,7 @@ void Subscription::Ack(uint64_t stream_id, absl::Span<const uint64_t> delivery_i
     int64_t acked_count = 0;
     for (uint64_t id : delivery_ids) {
       if (std::optional<Dispatcher::Acked> acked = dispatcher_.Ack(stream_id, id, now)) {
-        acked->offsets->Ack(acked->where.offset);
+        acked->offsets->Ack(acked->offset);
         ++acked_count;
       }
     }
