@@ -4,7 +4,7 @@
 #   docker run --rm example.com/kafka-sidecar:0.1.0 --brokers=embedded
 #
 # Untested here: the development machine has the docker client but no engine, so this file is
-# kept correct by review and by //k8s:manifests_test, which checks that EXPOSE matches the
+# kept correct by review and by //k8s:kubernetes_test (k8s/check), which checks that EXPOSE matches the
 # manifests' ports and that the runtime packages below provide every shared library the
 # sidecar links (ldd + dpkg -S on a Debian 12 build).
 

@@ -13,7 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libgoogle-perftools-dev  # tcmalloc, the sidecar binary's malloc
   libcpp-httplib-dev     # the /metrics, /healthz and /readyz HTTP server
-  python3 python3-grpcio python3-protobuf python3-yaml  # Python client example; manifest checks
+  python3 python3-grpcio python3-protobuf python3-yaml  # Python client example; the metric-query check
   kcat                   # the plain Kafka client of the demo
   procps                 # ps/pgrep used by tests and the demo scripts
   openjdk-17-jre-headless maven openssl  # the real Kafka broker of the tests; its certificates

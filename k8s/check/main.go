@@ -1,37 +1,44 @@
-// Command kubecheck checks the Kubernetes manifests under k8s/ with Kubernetes' own libraries:
-// it renders every kustomization with kustomize's API (sigs.k8s.io/kustomize/api, as
-// `kubectl kustomize` does), and decodes every rendered object, and every manifest file, strictly
-// into the k8s.io/api types of its kind: an unknown or misspelled field, a duplicate key or a
-// value of the wrong type fails. kustomization.yaml files are decoded strictly into kustomize's
-// own Kustomization type. What only this project knows (the sidecar's flags, ports, probes)
-// is checked by check_manifests.py on what this command renders (--render_to).
+// Command kubecheck checks the Kubernetes manifests under k8s/ and the Dockerfile, with
+// Kubernetes' own libraries, against the sidecar binary:
 //
-//	kubecheck --root=. [--render_to=DIR]
+//   - every kustomization renders with kustomize's API (sigs.k8s.io/kustomize/api, as
+//     `kubectl kustomize` does), and every manifest file and rendered object decodes strictly into
+//     the k8s.io/api type of its kind (kustomization files into kustomize's own type): an unknown
+//     or misspelled field, a duplicate key or a value of the wrong type fails;
+//
+//   - then what only this project knows, on the typed objects of each folder and of each
+//     rendered kustomization: the flags in args and in flag files are flags the binary accepts
+//     (its --helpfull); for each kafka-sidecar container, with the flags it would run with (the
+//     binary's defaults, then its args, a --flagfile expanded from the ConfigMap mounted there):
+//     the app API on loopback, gRPC liveness and readiness probes on --health_listen's port,
+//     --metrics_listen's port declared and annotated, a termination grace above
+//     --shutdown_grace_ms, resources, security settings, a native sidecar's restartPolicy, $(VAR)s
+//     defined, --kafka_config files mounted, no mount inside a read-only one; the component
+//     injects the sidecar; the ScaledObject scales a Deployment with the sidecar;
+//
+//   - the Dockerfile: EXPOSE is the manifests' health and metrics ports, USER their runAsUser,
+//     and the runtime stage installs the package of every shared library the binary links.
+//
+//     kubecheck --root=. --binary=bazel-bin/sidecar/kafka_sidecar [--dockerfile=Dockerfile]
 //
 // Each check is one test case of a JUnit XML report in gtest's shape, written to
 // $XML_OUTPUT_FILE when set (Bazel sets it). The exit code is 1 when a check failed.
 package main
 
 import (
-	"bytes"
 	"encoding/xml"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/api/types"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
 
@@ -39,95 +46,14 @@ import (
 // the kustomizations that use them.
 var kustomizations = []string{"k8s/example", "k8s/example-injected", "k8s/autoscaling"}
 
-// scaledObject is the part of KEDA's ScaledObject (keda.sh/v1alpha1) this project uses: its
-// fields as KEDA's CRD names them, so that a misspelled one fails as for a built-in kind.
-type scaledObject struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata"`
-	Spec              struct {
-		ScaleTargetRef struct {
-			APIVersion string `json:"apiVersion,omitempty"`
-			Kind       string `json:"kind,omitempty"`
-			Name       string `json:"name"`
-		} `json:"scaleTargetRef"`
-		MinReplicaCount *int32 `json:"minReplicaCount,omitempty"`
-		MaxReplicaCount *int32 `json:"maxReplicaCount,omitempty"`
-		PollingInterval *int32 `json:"pollingInterval,omitempty"`
-		CooldownPeriod  *int32 `json:"cooldownPeriod,omitempty"`
-		Triggers        []struct {
-			Type     string            `json:"type"`
-			Metadata map[string]string `json:"metadata"`
-		} `json:"triggers"`
-	} `json:"spec"`
-}
+const (
+	injected     = "k8s/example-injected" // its Deployments must come out with the sidecar
+	scaled       = "k8s/autoscaling"      // its ScaledObject scales a Deployment of scaledTarget
+	scaledTarget = "k8s/example"
+)
 
-// newObject returns an empty object of the Go type for apiVersion/kind, or nil when the checker
-// knows no schema for it.
-func newObject(apiVersion, kind string) any {
-	switch apiVersion + "/" + kind {
-	case "apps/v1/Deployment":
-		return &appsv1.Deployment{}
-	case "apps/v1/StatefulSet":
-		return &appsv1.StatefulSet{}
-	case "apps/v1/DaemonSet":
-		return &appsv1.DaemonSet{}
-	case "batch/v1/Job":
-		return &batchv1.Job{}
-	case "v1/ConfigMap":
-		return &corev1.ConfigMap{}
-	case "v1/Secret":
-		return &corev1.Secret{}
-	case "v1/Service":
-		return &corev1.Service{}
-	case "v1/ServiceAccount":
-		return &corev1.ServiceAccount{}
-	case "v1/Pod":
-		return &corev1.Pod{}
-	case "policy/v1/PodDisruptionBudget":
-		return &policyv1.PodDisruptionBudget{}
-	case "kustomize.config.k8s.io/v1beta1/Kustomization",
-		"kustomize.config.k8s.io/v1alpha1/Component":
-		return &types.Kustomization{}
-	case "keda.sh/v1alpha1/ScaledObject":
-		return &scaledObject{}
-	}
-	return nil
-}
-
-// decodeStrict decodes one YAML document into the type of its kind, failing on what the type
-// does not have.
-func decodeStrict(doc []byte) error {
-	var head metav1.TypeMeta
-	if err := yaml.Unmarshal(doc, &head); err != nil {
-		return err
-	}
-	if head.APIVersion == "" || head.Kind == "" {
-		return errors.New("no apiVersion or kind")
-	}
-	obj := newObject(head.APIVersion, head.Kind)
-	if obj == nil {
-		return fmt.Errorf("%s %s: no schema known to the checker (add its type to newObject)",
-			head.APIVersion, head.Kind)
-	}
-	if err := yaml.UnmarshalStrict(doc, obj); err != nil {
-		return fmt.Errorf("%s %s: %w", head.APIVersion, head.Kind, err)
-	}
-	return nil
-}
-
-// documents splits a YAML stream into its non-empty documents.
-func documents(data []byte) [][]byte {
-	var docs [][]byte
-	for _, doc := range bytes.Split(append([]byte("\n"), data...), []byte("\n---")) {
-		var probe any
-		if yaml.Unmarshal(doc, &probe) == nil && probe != nil {
-			docs = append(docs, doc)
-		}
-	}
-	return docs
-}
-
-// A JUnit test case, in gtest's shape (tools/test.sh counts them).
+// A JUnit test case, in gtest's shape (tools/test.sh counts them; a skipped one says
+// result="skipped").
 type testCase struct {
 	Name      string `xml:"name,attr"`
 	Status    string `xml:"status,attr"`
@@ -136,27 +62,38 @@ type testCase struct {
 	Failure   *struct {
 		Message string `xml:"message,attr"`
 	} `xml:"failure,omitempty"`
+	Skipped *struct {
+		Message string `xml:"message,attr"`
+	} `xml:"skipped,omitempty"`
 }
 
 type report struct{ cases []testCase }
 
+// check records one test case: passed when err is nil, skipped when it wraps errSkip.
 func (r *report) check(suite, name string, err error) {
 	c := testCase{Name: name, Status: "run", Result: "completed", ClassName: suite}
-	if err != nil {
+	switch {
+	case err == nil:
+		fmt.Printf("ok   %s.%s\n", suite, name)
+	case errors.Is(err, errSkip):
+		c.Result = "skipped"
+		c.Skipped = &struct {
+			Message string `xml:"message,attr"`
+		}{err.Error()}
+		fmt.Printf("skip %s.%s: %v\n", suite, name, err)
+	default:
 		c.Failure = &struct {
 			Message string `xml:"message,attr"`
 		}{err.Error()}
-		fmt.Printf("FAIL %s/%s: %v\n", suite, name, err)
-	} else {
-		fmt.Printf("ok   %s/%s\n", suite, name)
+		fmt.Printf("FAIL %s.%s: %v\n", suite, name, err)
 	}
 	r.cases = append(r.cases, c)
 }
 
-func (r *report) failures() int {
+func (r *report) count(suite string, failed bool) int {
 	n := 0
 	for _, c := range r.cases {
-		if c.Failure != nil {
+		if (suite == "" || c.ClassName == suite) && (!failed || c.Failure != nil) {
 			n++
 		}
 	}
@@ -178,8 +115,15 @@ func (r *report) write(path string) error {
 		Disabled int      `xml:"disabled,attr"`
 		Name     string   `xml:"name,attr"`
 		Suites   []suite  `xml:"testsuite"`
-	}{Tests: len(r.cases), Failures: r.failures(), Name: "AllTests"}
-	out.Suites = []suite{{Name: "Kubernetes", Tests: len(r.cases), Failures: r.failures(), Cases: r.cases}}
+	}{Tests: r.count("", false), Failures: r.count("", true), Name: "AllTests"}
+	for _, c := range r.cases {
+		if len(out.Suites) == 0 || out.Suites[len(out.Suites)-1].Name != c.ClassName {
+			out.Suites = append(out.Suites, suite{Name: c.ClassName, Tests: r.count(c.ClassName, false),
+				Failures: r.count(c.ClassName, true)})
+		}
+		last := &out.Suites[len(out.Suites)-1]
+		last.Cases = append(last.Cases, c)
+	}
 	data, err := xml.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return err
@@ -187,76 +131,180 @@ func (r *report) write(path string) error {
 	return os.WriteFile(path, append([]byte(xml.Header), data...), 0o644)
 }
 
-// render runs kustomize on dir and returns the rendered YAML stream.
-func render(dir string) ([]byte, error) {
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	resources, err := k.Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		return nil, err
-	}
-	return resources.AsYaml()
+// A checker holds what the checks share: the binary's flags and the sidecars' ports.
+type checker struct {
+	r     report
+	flags binaryFlags
+	ports map[int]bool // the health and metrics ports of the folders' sidecars
 }
 
-func run(root, renderTo string) (*report, error) {
-	r := &report{}
-	// Every manifest file as written (resources, patches, kustomization files).
-	var files []string
-	err := filepath.WalkDir(filepath.Join(root, "k8s"), func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+// checkBundle runs the flag-file checks on a bundle's ConfigMaps and the sidecar checks on its
+// sidecar containers; with collectPorts, it notes their health and metrics ports.
+func (c *checker) checkBundle(suite string, b *bundle, collectPorts bool) {
+	for _, cm := range b.configMaps {
+		for _, key := range slices.Sorted(maps.Keys(cm.Data)) {
+			if strings.HasSuffix(key, ".flags") {
+				c.r.check(suite, "flag_file/"+b.configMapLabel(cm)+"/"+key,
+					c.needFlags(func() error { return checkFlagFile(cm.Data[key], c.flags) }))
+			}
 		}
-		if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+	}
+	for _, s := range b.sidecars(c.flags) {
+		for _, check := range sidecarChecks {
+			c.r.check(suite, check.name+"/"+s.label(), c.needFlags(func() error { return check.check(s) }))
+		}
+		if flags, err := s.effectiveFlags(); collectPorts && err == nil && c.flags != nil {
+			for _, flag := range []string{"health_listen", "metrics_listen"} {
+				if _, port := splitAddress(flags[flag]); port >= 0 {
+					c.ports[port] = true
+				}
+			}
+		}
+	}
+}
+
+// needFlags runs a check that needs the binary's flags, or fails it when they are unknown.
+func (c *checker) needFlags(check func() error) error {
+	if c.flags == nil {
+		return errors.New("the binary's flags are unknown (see Binary.helpfull_lists_flags)")
+	}
+	return check()
+}
+
+// decodeFile decodes each document of a manifest file (one test case each) and files the
+// objects of its folder's bundle.
+func (c *checker) decodeFile(root, path string, folders map[string]*bundle) {
+	rel, _ := filepath.Rel(root, path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		c.r.check("Files", rel, err)
+		return
+	}
+	docs := documents(data)
+	if len(docs) == 0 {
+		c.r.check("Files", rel, errors.New("no YAML document"))
+	}
+	dir := filepath.Dir(rel)
+	if folders[dir] == nil {
+		folders[dir] = newBundle(dir)
+	}
+	for i, doc := range docs {
+		obj, err := decodeStrict(doc)
+		c.r.check("Files", rel+"#"+strconv.Itoa(i), err)
+		if err == nil {
+			folders[dir].add(rel, obj)
+		}
+	}
+}
+
+// renderKustomization renders dir (one test case), decodes each rendered object (one each) and
+// returns them as a bundle, with the ScaledObjects apart; nil when it did not render.
+func (c *checker) renderKustomization(root, dir string) (*bundle, []*scaledObject) {
+	rendered, err := render(filepath.Join(root, dir))
+	c.r.check("Renders", dir, err)
+	if err != nil {
+		return nil, nil
+	}
+	b := newBundle("rendered:" + dir)
+	var scaledObjects []*scaledObject
+	for _, doc := range documents(rendered) {
+		var head metav1.PartialObjectMetadata
+		_ = yaml.Unmarshal(doc, &head)
+		obj, err := decodeStrict(doc)
+		c.r.check("Rendered", fmt.Sprintf("%s:%s/%s", dir, head.Kind, head.Name), err)
+		if so, ok := obj.(*scaledObject); ok {
+			scaledObjects = append(scaledObjects, so)
+		}
+		b.add(b.label, obj)
+	}
+	return b, scaledObjects
+}
+
+func run(root, binary, dockerfile string) (*report, error) {
+	c := &checker{ports: map[int]bool{}}
+	flags, err := loadBinaryFlags(binary)
+	c.r.check("Binary", "helpfull_lists_flags", err)
+	c.flags = flags
+
+	// Every manifest file as written (resources, patches, kustomization files), and the
+	// project's checks on each folder's objects.
+	var files []string
+	err = filepath.WalkDir(filepath.Join(root, "k8s"), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
 			files = append(files, path)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(files)
-	for _, path := range files {
-		rel, _ := filepath.Rel(root, path)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			r.check("Files", rel, err)
+	folders := map[string]*bundle{}
+	for _, path := range files { // WalkDir walks in lexical order
+		c.decodeFile(root, path, folders)
+	}
+	for _, dir := range slices.Sorted(maps.Keys(folders)) {
+		c.checkBundle("Manifests", folders[dir], true)
+	}
+
+	// The same on what each kustomization renders.
+	rendered := map[string]*bundle{}
+	var scaledObjects []*scaledObject
+	for _, dir := range kustomizations {
+		b, sos := c.renderKustomization(root, dir)
+		if b == nil {
 			continue
 		}
-		docs := documents(data)
-		if len(docs) == 0 {
-			r.check("Files", rel, errors.New("no YAML document"))
+		rendered[dir] = b
+		if dir == scaled {
+			scaledObjects = sos
 		}
-		for i, doc := range docs {
-			r.check("Files", fmt.Sprintf("%s#%d", rel, i), decodeStrict(doc))
+		c.checkBundle("Kustomize", b, false)
+	}
+	if b := rendered[injected]; b != nil {
+		c.r.check("Kustomize", "sidecar_injected/"+injected, checkInjected(b))
+	}
+	if b := rendered[scaledTarget]; b != nil && rendered[scaled] != nil {
+		if len(scaledObjects) == 0 {
+			c.r.check("Kustomize", "scale_target/"+scaled, errors.New("no ScaledObject rendered"))
+		}
+		for _, so := range scaledObjects {
+			c.r.check("Kustomize", "scale_target/"+scaled+":ScaledObject/"+so.Name, checkScaleTarget(so, b))
 		}
 	}
 
-	for _, dir := range kustomizations {
-		rendered, err := render(filepath.Join(root, dir))
-		r.check("Renders", dir, err)
+	stage, err := readDockerfile(dockerfile)
+	for _, check := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"expose_matches_manifests", func() error { return checkDockerfileExpose(stage, c.ports) }},
+		{"user_and_entrypoint", func() error { return checkDockerfileUser(stage) }},
+		{"runtime_packages_cover_ldd", func() error { return checkDockerfilePackages(stage, binary) }},
+	} {
 		if err != nil {
-			continue
-		}
-		for _, doc := range documents(rendered) {
-			var head metav1.PartialObjectMetadata
-			_ = yaml.Unmarshal(doc, &head)
-			name := fmt.Sprintf("%s:%s/%s", dir, head.Kind, head.Name)
-			r.check("Rendered", name, decodeStrict(doc))
-		}
-		if renderTo != "" {
-			out := filepath.Join(renderTo, strings.ReplaceAll(dir, "/", "_")+".yaml")
-			if err := os.WriteFile(out, rendered, 0o644); err != nil {
-				return nil, err
-			}
+			c.r.check("Dockerfile", check.name, err)
+		} else {
+			c.r.check("Dockerfile", check.name, check.fn())
 		}
 	}
-	return r, nil
+	return &c.r, nil
 }
 
 func main() {
-	root := flag.String("root", ".", "the repository root")
-	renderTo := flag.String("render_to", "", "a folder to write each kustomization's rendered YAML to (<dir with _ for />.yaml)")
+	root := flag.String("root", ".", "the repository root, which holds k8s/")
+	binary := flag.String("binary", "bazel-bin/sidecar/kafka_sidecar", "the kafka_sidecar binary, "+
+		"whose --helpfull lists the flags the manifests may use (relative paths are to the "+
+		"working directory)")
+	dockerfile := flag.String("dockerfile", "", "the sidecar's Dockerfile (default: <root>/Dockerfile)")
 	flag.Parse()
-	r, err := run(*root, *renderTo)
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "kubecheck: unexpected arguments %q (see --help)\n", flag.Args())
+		os.Exit(2)
+	}
+	if *dockerfile == "" {
+		*dockerfile = filepath.Join(*root, "Dockerfile")
+	}
+	r, err := run(*root, *binary, *dockerfile)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kubecheck: %v\n", err)
 		os.Exit(2)
@@ -267,8 +315,8 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	fmt.Printf("%d checks, %d failed\n", len(r.cases), r.failures())
-	if r.failures() > 0 {
+	fmt.Printf("%d checks, %d failed\n", r.count("", false), r.count("", true))
+	if r.count("", true) > 0 {
 		os.Exit(1)
 	}
 }

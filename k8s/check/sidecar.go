@@ -1,0 +1,689 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+const (
+	sidecarName = "kafka-sidecar"
+	// The image's USER (the Dockerfile) and the manifests' runAsUser.
+	runAsUser = 65532
+	// Kubernetes' default when a pod spec does not set terminationGracePeriodSeconds.
+	defaultTerminationGraceS = 30
+	// After --shutdown_grace_ms: leaving the groups takes up to 5 s, the last answers up to 2 s.
+	graceMarginS = 10
+)
+
+// The sidecar was measured at 60-90 MiB resident with a million records waiting: its memory
+// limit must leave headroom above that.
+var minMemoryLimit = resource.MustParse("128Mi")
+
+// A bundle is what goes to a cluster together: the files of one folder, or one kustomization's
+// rendered output.
+type bundle struct {
+	label      string
+	configMaps []*corev1.ConfigMap
+	workloads  []workload
+	sources    map[any]string // object -> where it came from, for messages
+}
+
+// A workload is an object with a pod template (or a Pod).
+type workload struct {
+	label    string // source:Kind/name
+	kind     string
+	name     string
+	template *corev1.PodTemplateSpec
+}
+
+func newBundle(label string) *bundle { return &bundle{label: label, sources: map[any]string{}} }
+
+// add files a decoded object under the bundle; kinds without pods or flags are left out.
+func (b *bundle) add(source string, obj any) {
+	var w workload
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		b.configMaps = append(b.configMaps, o)
+		b.sources[o] = source
+		return
+	case *appsv1.Deployment:
+		w = workload{kind: "Deployment", name: o.Name, template: &o.Spec.Template}
+	case *appsv1.StatefulSet:
+		w = workload{kind: "StatefulSet", name: o.Name, template: &o.Spec.Template}
+	case *appsv1.DaemonSet:
+		w = workload{kind: "DaemonSet", name: o.Name, template: &o.Spec.Template}
+	case *batchv1.Job:
+		w = workload{kind: "Job", name: o.Name, template: &o.Spec.Template}
+	case *corev1.Pod:
+		w = workload{kind: "Pod", name: o.Name,
+			template: &corev1.PodTemplateSpec{ObjectMeta: o.ObjectMeta, Spec: o.Spec}}
+	default:
+		return
+	}
+	w.label = fmt.Sprintf("%s:%s/%s", source, w.kind, w.name)
+	b.workloads = append(b.workloads, w)
+}
+
+func (b *bundle) configMap(name string) *corev1.ConfigMap {
+	for _, cm := range b.configMaps {
+		if cm.Name == name {
+			return cm
+		}
+	}
+	return nil
+}
+
+func (b *bundle) configMapLabel(cm *corev1.ConfigMap) string {
+	return fmt.Sprintf("%s:ConfigMap/%s", b.sources[cm], cm.Name)
+}
+
+// A sidecar is one kafka-sidecar container of one workload: named kafka-sidecar, or whose
+// image or command says so.
+type sidecar struct {
+	bundle *bundle
+	w      workload
+	c      *corev1.Container
+	isInit bool
+	flags  binaryFlags
+}
+
+func isSidecar(c *corev1.Container) bool {
+	return c.Name == sidecarName || strings.Contains(c.Image, sidecarName) ||
+		(len(c.Command) > 0 && strings.Contains(c.Command[0], "kafka_sidecar"))
+}
+
+func (b *bundle) sidecars(flags binaryFlags) []*sidecar {
+	var out []*sidecar
+	for _, w := range b.workloads {
+		spec := &w.template.Spec
+		for i := range spec.InitContainers {
+			if isSidecar(&spec.InitContainers[i]) {
+				out = append(out, &sidecar{b, w, &spec.InitContainers[i], true, flags})
+			}
+		}
+		for i := range spec.Containers {
+			if isSidecar(&spec.Containers[i]) {
+				out = append(out, &sidecar{b, w, &spec.Containers[i], false, flags})
+			}
+		}
+	}
+	return out
+}
+
+func (s *sidecar) label() string         { return s.w.label + "/" + s.c.Name }
+func (s *sidecar) spec() *corev1.PodSpec { return &s.w.template.Spec }
+
+// args are the container's command after the program, then its args.
+func (s *sidecar) args() []string {
+	var args []string
+	if len(s.c.Command) > 1 {
+		args = append(args, s.c.Command[1:]...)
+	}
+	return append(args, s.c.Args...)
+}
+
+func (s *sidecar) volume(name string) *corev1.Volume {
+	for i := range s.spec().Volumes {
+		if s.spec().Volumes[i].Name == name {
+			return &s.spec().Volumes[i]
+		}
+	}
+	return nil
+}
+
+// resolveFile returns the text of a file the container sees at path, from a ConfigMap mount,
+// and where it came from.
+func (s *sidecar) resolveFile(path string) (text, where string, err error) {
+	for _, mount := range s.c.VolumeMounts {
+		volume := s.volume(mount.Name)
+		if volume == nil {
+			return "", "", fmt.Errorf("volumeMount %q names no volume", mount.Name)
+		}
+		mountPath := strings.TrimRight(mount.MountPath, "/")
+		rel := ""
+		switch {
+		case mount.SubPath != "" && path == mountPath:
+			rel = mount.SubPath
+		case mount.SubPath == "" && strings.HasPrefix(path, mountPath+"/"):
+			rel = path[len(mountPath)+1:]
+		default:
+			continue
+		}
+		source := volume.ConfigMap
+		if source == nil {
+			return "", "", fmt.Errorf("%s is mounted from volume %q, not a ConfigMap", path, volume.Name)
+		}
+		key := rel
+		if len(source.Items) > 0 {
+			i := slices.IndexFunc(source.Items, func(k corev1.KeyToPath) bool { return k.Path == rel })
+			if i < 0 {
+				return "", "", fmt.Errorf("volume %q's items do not include %s", volume.Name, rel)
+			}
+			key = source.Items[i].Key
+		}
+		cm := s.bundle.configMap(source.Name)
+		if cm == nil {
+			return "", "", fmt.Errorf("ConfigMap %q (mounted for %s) is not in %s", source.Name, path,
+				s.bundle.label)
+		}
+		data, ok := cm.Data[key]
+		if !ok {
+			return "", "", fmt.Errorf("ConfigMap %q has no key %q (for %s)", source.Name, key, path)
+		}
+		return data, s.bundle.configMapLabel(cm) + " key " + key, nil
+	}
+	return "", "", fmt.Errorf("no volumeMount of container %q provides %s", s.c.Name, path)
+}
+
+func (s *sidecar) flagfiles() []string {
+	var paths []string
+	for _, arg := range s.args() {
+		if f, ok := parseFlagArg(arg); ok && f.name == "flagfile" {
+			paths = append(paths, f.value)
+		}
+	}
+	return paths
+}
+
+// effectiveFlags are the binary's defaults, then the args in order, each --flagfile expanded
+// where it stands from the ConfigMap mounted at its path: what the sidecar would run with.
+func (s *sidecar) effectiveFlags() (map[string]string, error) {
+	flags := map[string]string{}
+	for name, info := range s.flags {
+		flags[name] = info.def
+	}
+	var apply func(args []string) error
+	apply = func(args []string) error {
+		for i, arg := range args {
+			f, ok := parseFlagArg(arg)
+			if !ok {
+				continue
+			}
+			if f.name == "flagfile" {
+				text, _, err := s.resolveFile(f.value)
+				if err != nil {
+					return err
+				}
+				if err := apply(parseFlagFile(text).active); err != nil {
+					return err
+				}
+				continue
+			}
+			if !f.hasValue {
+				switch {
+				case s.flags[f.name].kind == "bool":
+					f.value = "true"
+				case strings.HasPrefix(f.name, "no") && s.flags[f.name[2:]].kind == "bool":
+					f.name, f.value = f.name[2:], "false"
+				case i+1 < len(args):
+					f.value = args[i+1]
+				}
+			}
+			flags[f.name] = f.value
+		}
+		return nil
+	}
+	return flags, apply(s.args())
+}
+
+// commentedFlagLines are the `# --flag=...` lines of the container's flag files.
+func (s *sidecar) commentedFlagLines() []string {
+	var lines []string
+	for _, path := range s.flagfiles() {
+		if text, _, err := s.resolveFile(path); err == nil {
+			lines = append(lines, parseFlagFile(text).commented...)
+		}
+	}
+	return lines
+}
+
+// The checks of one sidecar container, each a test case.
+var sidecarChecks = []struct {
+	name  string
+	check func(*sidecar) error
+}{
+	{"flags_known", (*sidecar).checkFlagsKnown},
+	{"flagfile_from_configmap", (*sidecar).checkFlagfileMounted},
+	{"api_on_loopback", (*sidecar).checkAPIOnLoopback},
+	{"probe_ports_declared", (*sidecar).checkProbePortsDeclared},
+	{"grpc_probes_on_health_listen", (*sidecar).checkGRPCProbesOnHealthListen},
+	{"metrics_port", (*sidecar).checkMetricsPort},
+	{"termination_grace", (*sidecar).checkTerminationGrace},
+	{"resources", (*sidecar).checkResources},
+	{"security_context", (*sidecar).checkSecurityContext},
+	{"restart_policy", (*sidecar).checkRestartPolicy},
+	{"env_defined", (*sidecar).checkEnvDefined},
+	{"kafka_config_files_mounted", (*sidecar).checkKafkaConfigFilesMounted},
+	{"no_nested_readonly_mounts", (*sidecar).checkNoNestedReadOnlyMounts},
+}
+
+func (s *sidecar) checkFlagsKnown() error {
+	names := flagNames(s.args())
+	if len(names) == 0 {
+		return errors.New("no --flag in args or command")
+	}
+	if bad := s.flags.unknown(names); len(bad) > 0 {
+		return fmt.Errorf("flags the binary does not accept: %s", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+func (s *sidecar) checkFlagfileMounted() error {
+	paths := s.flagfiles()
+	if len(paths) == 0 {
+		return errors.New("no --flagfile in args: operators tune flags in the ConfigMap")
+	}
+	for _, path := range paths {
+		text, where, err := s.resolveFile(path)
+		if err != nil {
+			return err
+		}
+		if bad := parseFlagFile(text).malformed; len(bad) > 0 {
+			return fmt.Errorf("%s has lines that are neither --flag nor # comment: %q", where, bad)
+		}
+	}
+	return nil
+}
+
+func (s *sidecar) checkAPIOnLoopback() error {
+	flags, err := s.effectiveFlags()
+	if err != nil {
+		return err
+	}
+	listen := flags["listen"]
+	if host, _ := splitAddress(listen); !strings.HasPrefix(listen, "unix:") && !isLoopback(host) {
+		return fmt.Errorf("--listen=%s is not loopback: the app API must stay inside the pod", listen)
+	}
+	if !isFalse(flags["allow_remote"]) {
+		return errors.New("--allow_remote is set: the manifests keep the API on 127.0.0.1:50051")
+	}
+	return nil
+}
+
+// portNumber returns the container port a probe's port names (a number, or a declared name).
+func (s *sidecar) portNumber(port intstr.IntOrString) (int, error) {
+	if port.Type == intstr.Int {
+		return port.IntValue(), nil
+	}
+	if n, err := strconv.Atoi(port.StrVal); err == nil {
+		return n, nil
+	}
+	for _, p := range s.c.Ports {
+		if p.Name == port.StrVal {
+			return int(p.ContainerPort), nil
+		}
+	}
+	return 0, fmt.Errorf("port %q is not a declared port name", port.StrVal)
+}
+
+func (s *sidecar) declares(port int) bool {
+	return slices.ContainsFunc(s.c.Ports, func(p corev1.ContainerPort) bool {
+		return int(p.ContainerPort) == port
+	})
+}
+
+func (s *sidecar) probes() map[string]*corev1.Probe {
+	probes := map[string]*corev1.Probe{}
+	for name, p := range map[string]*corev1.Probe{"livenessProbe": s.c.LivenessProbe,
+		"readinessProbe": s.c.ReadinessProbe, "startupProbe": s.c.StartupProbe} {
+		if p != nil {
+			probes[name] = p
+		}
+	}
+	return probes
+}
+
+func (s *sidecar) checkProbePortsDeclared() error {
+	probes := s.probes()
+	if len(probes) == 0 {
+		return errors.New("no probes")
+	}
+	for _, name := range slices.Sorted(maps.Keys(probes)) {
+		var port intstr.IntOrString
+		switch h := probes[name].ProbeHandler; {
+		case h.GRPC != nil:
+			port = intstr.FromInt32(h.GRPC.Port)
+		case h.HTTPGet != nil:
+			port = h.HTTPGet.Port
+		case h.TCPSocket != nil:
+			port = h.TCPSocket.Port
+		default:
+			continue // exec probes have no port
+		}
+		n, err := s.portNumber(port)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if !s.declares(n) {
+			return fmt.Errorf("%s port %d is not a declared containerPort", name, n)
+		}
+	}
+	return nil
+}
+
+func (s *sidecar) checkGRPCProbesOnHealthListen() error {
+	flags, err := s.effectiveFlags()
+	if err != nil {
+		return err
+	}
+	health := flags["health_listen"]
+	_, port := splitAddress(health)
+	if port < 0 {
+		return fmt.Errorf("--health_listen is not host:port (%q)", health)
+	}
+	want := map[string]string{"livenessProbe": "liveness", "readinessProbe": ""}
+	probes := s.probes()
+	for _, name := range []string{"livenessProbe", "readinessProbe", "startupProbe"} {
+		probe, required := probes[name], name != "startupProbe"
+		switch {
+		case probe == nil && required:
+			return fmt.Errorf("no %s", name)
+		case probe == nil:
+			continue
+		case probe.GRPC == nil && required:
+			return fmt.Errorf("%s is not a gRPC probe", name)
+		case probe.GRPC == nil:
+			continue
+		}
+		if int(probe.GRPC.Port) != port {
+			return fmt.Errorf("%s port %d differs from --health_listen=%s", name, probe.GRPC.Port, health)
+		}
+		service := ""
+		if probe.GRPC.Service != nil {
+			service = *probe.GRPC.Service
+		}
+		if service != want[name] && required {
+			return fmt.Errorf("%s asks service %q, want %q", name, service, want[name])
+		}
+	}
+	return nil
+}
+
+func (s *sidecar) checkMetricsPort() error {
+	flags, err := s.effectiveFlags()
+	if err != nil {
+		return err
+	}
+	metrics := flags["metrics_listen"]
+	host, port := splitAddress(metrics)
+	switch {
+	case port < 0:
+		return fmt.Errorf("--metrics_listen is not host:port (%q)", metrics)
+	case isLoopback(host):
+		return fmt.Errorf("--metrics_listen=%s is loopback: nothing outside the pod can scrape it", metrics)
+	case !s.declares(port):
+		return fmt.Errorf("--metrics_listen's port %d is not a declared containerPort", port)
+	}
+	if n, err := s.portNumber(intstr.FromString("metrics")); err != nil || n != port {
+		return fmt.Errorf("no container port named \"metrics\" is --metrics_listen's %d", port)
+	}
+	if annotated, ok := s.w.template.Annotations["prometheus.io/port"]; ok && annotated != strconv.Itoa(port) {
+		return fmt.Errorf("prometheus.io/port %s differs from --metrics_listen's port %d", annotated, port)
+	}
+	return nil
+}
+
+func (s *sidecar) checkTerminationGrace() error {
+	flags, err := s.effectiveFlags()
+	if err != nil {
+		return err
+	}
+	graceMs, err := strconv.Atoi(flags["shutdown_grace_ms"])
+	if err != nil {
+		return fmt.Errorf("--shutdown_grace_ms=%q is not a number", flags["shutdown_grace_ms"])
+	}
+	period := int64(defaultTerminationGraceS)
+	if p := s.spec().TerminationGracePeriodSeconds; p != nil {
+		period = *p
+	}
+	if need := float64(graceMs)/1000 + graceMarginS; float64(period) < need {
+		return fmt.Errorf("terminationGracePeriodSeconds %d is below --shutdown_grace_ms=%d plus %d s (%g)",
+			period, graceMs, graceMarginS, need)
+	}
+	return nil
+}
+
+func (s *sidecar) checkResources() error {
+	r := s.c.Resources
+	for _, part := range []struct {
+		name string
+		list corev1.ResourceList
+	}{{"requests", r.Requests}, {"limits", r.Limits}} {
+		for _, what := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if _, ok := part.list[what]; !ok {
+				return fmt.Errorf("no resources.%s.%s", part.name, what)
+			}
+		}
+	}
+	memory := r.Limits[corev1.ResourceMemory]
+	switch {
+	case memory.Cmp(r.Requests[corev1.ResourceMemory]) < 0:
+		return errors.New("memory limit below the request")
+	case memory.Cmp(minMemoryLimit) < 0:
+		return fmt.Errorf("memory limit %s leaves no headroom over the measured 60-90 MiB (want >= %s)",
+			memory.String(), minMemoryLimit.String())
+	case r.Limits.Cpu().Cmp(*r.Requests.Cpu()) < 0:
+		return errors.New("cpu limit below the request")
+	}
+	return nil
+}
+
+func (s *sidecar) checkSecurityContext() error {
+	pod := s.spec().SecurityContext
+	if pod == nil {
+		pod = &corev1.PodSecurityContext{}
+	}
+	ctx := s.c.SecurityContext
+	if ctx == nil {
+		return errors.New("no securityContext on the container")
+	}
+	nonRoot, user := pod.RunAsNonRoot, pod.RunAsUser // the container's own settings win
+	if ctx.RunAsNonRoot != nil {
+		nonRoot = ctx.RunAsNonRoot
+	}
+	if ctx.RunAsUser != nil {
+		user = ctx.RunAsUser
+	}
+	caps := ctx.Capabilities
+	if caps == nil {
+		caps = &corev1.Capabilities{}
+	}
+	switch {
+	case nonRoot == nil || !*nonRoot:
+		return errors.New("runAsNonRoot is not true")
+	case user == nil || *user != runAsUser:
+		return fmt.Errorf("runAsUser is not %d (the image's USER)", runAsUser)
+	case ctx.ReadOnlyRootFilesystem == nil || !*ctx.ReadOnlyRootFilesystem:
+		return errors.New("readOnlyRootFilesystem is not true")
+	case ctx.AllowPrivilegeEscalation == nil || *ctx.AllowPrivilegeEscalation:
+		return errors.New("allowPrivilegeEscalation is not false")
+	case !slices.Contains(caps.Drop, "ALL"):
+		return errors.New("capabilities.drop does not include ALL")
+	case len(caps.Add) > 0:
+		return fmt.Errorf("capabilities are added: %v", caps.Add)
+	case ctx.Privileged != nil && *ctx.Privileged:
+		return errors.New("privileged")
+	}
+	return nil
+}
+
+func (s *sidecar) checkRestartPolicy() error {
+	policy := s.c.RestartPolicy
+	switch {
+	case s.isInit && (policy == nil || *policy != corev1.ContainerRestartPolicyAlways):
+		return errors.New("an init container without restartPolicy: Always (a native sidecar) " +
+			"would block the app forever")
+	case !s.isInit && policy != nil:
+		return fmt.Errorf("restartPolicy %q on a regular container", *policy)
+	}
+	return nil
+}
+
+// A $(VAR) reference in args that Kubernetes expands ($$(VAR) escapes it).
+var envReference = regexp.MustCompile(`(^|[^$])\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+func (s *sidecar) checkEnvDefined() error {
+	env := map[string]corev1.EnvVar{}
+	for _, e := range s.c.Env {
+		env[e.Name] = e
+	}
+	for _, arg := range s.args() {
+		for _, m := range envReference.FindAllStringSubmatch(arg, -1) {
+			if _, ok := env[m[2]]; !ok {
+				return fmt.Errorf("$(%s) is used in args but not defined in env", m[2])
+			}
+		}
+	}
+	if e, ok := env["POD_NAME"]; ok &&
+		(e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name") {
+		return errors.New("POD_NAME does not come from the downward API's metadata.name")
+	}
+	return nil
+}
+
+// checkKafkaConfigFilesMounted: each --kafka_config=@file, also in a commented-out line, is a
+// file a volume provides (a Secret's, when a whole volume is mounted).
+func (s *sidecar) checkKafkaConfigFilesMounted() error {
+	flags, err := s.effectiveFlags()
+	if err != nil {
+		return err
+	}
+	values := []string{flags["kafka_config"]}
+	for _, line := range s.commentedFlagLines() {
+		if f, ok := parseFlagArg(line); ok && f.name == "kafka_config" {
+			values = append(values, f.value)
+		}
+	}
+	for _, value := range values {
+		for _, item := range strings.Split(value, ",") {
+			path, ok := strings.CutPrefix(strings.TrimSpace(item), "@")
+			if ok {
+				if err := s.checkFileMounted(path); err != nil {
+					return fmt.Errorf("--kafka_config=@%s: %w", path, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (s *sidecar) checkFileMounted(path string) error {
+	for _, mount := range s.c.VolumeMounts {
+		mountPath := strings.TrimRight(mount.MountPath, "/")
+		if mount.SubPath != "" && path == mountPath {
+			return nil
+		}
+		if mount.SubPath == "" && strings.HasPrefix(path, mountPath+"/") {
+			v := s.volume(mount.Name)
+			if v == nil || (v.Secret == nil && v.Projected == nil && v.ConfigMap == nil) {
+				return fmt.Errorf("the file is on volume %q, not a Secret", mount.Name)
+			}
+			return nil
+		}
+	}
+	return errors.New("no volumeMount provides that file")
+}
+
+// checkNoNestedReadOnlyMounts: a mount inside a ConfigMap, Secret, projected or downward API
+// mount fails at start, as those are read-only.
+func (s *sidecar) checkNoNestedReadOnlyMounts() error {
+	for _, outer := range s.c.VolumeMounts {
+		v := s.volume(outer.Name)
+		if outer.SubPath != "" || v == nil ||
+			(v.ConfigMap == nil && v.Secret == nil && v.Projected == nil && v.DownwardAPI == nil) {
+			continue
+		}
+		base := strings.TrimRight(outer.MountPath, "/") + "/"
+		for _, inner := range s.c.VolumeMounts {
+			if strings.HasPrefix(inner.MountPath, base) {
+				return fmt.Errorf("%s is mounted inside the read-only %s mount %s", inner.MountPath,
+					outer.Name, outer.MountPath)
+			}
+		}
+	}
+	return nil
+}
+
+// checkFlagFile checks a ConfigMap's *.flags key: a flag file every line of which gflags reads
+// as a flag it knows, and no --allow_remote.
+func checkFlagFile(text string, flags binaryFlags) error {
+	f := parseFlagFile(text)
+	switch {
+	case len(f.malformed) > 0:
+		return fmt.Errorf("lines that are neither --flag=value nor # comment (gflags would read "+
+			"them as program names): %q", f.malformed)
+	case len(f.active) == 0:
+		return errors.New("no flags")
+	}
+	if bad := flags.unknown(flagNames(append(f.active, f.commented...))); len(bad) > 0 {
+		return fmt.Errorf("flags the binary does not accept: %s", strings.Join(bad, ", "))
+	}
+	if slices.Contains(flagNames(f.active), "allow_remote") {
+		return errors.New("--allow_remote: the API must stay on loopback")
+	}
+	return nil
+}
+
+// checkInjected: every rendered Deployment has the sidecar as a native sidecar (an init
+// container with restartPolicy: Always) beside its own containers, and the flags came along.
+func checkInjected(b *bundle) error {
+	deployments := 0
+	for _, w := range b.workloads {
+		if w.kind != "Deployment" {
+			continue
+		}
+		deployments++
+		spec := &w.template.Spec
+		i := slices.IndexFunc(spec.InitContainers, func(c corev1.Container) bool { return c.Name == sidecarName })
+		if i < 0 {
+			return fmt.Errorf("%s has no %s init container", w.label, sidecarName)
+		}
+		if p := spec.InitContainers[i].RestartPolicy; p == nil || *p != corev1.ContainerRestartPolicyAlways {
+			return fmt.Errorf("%s: the injected sidecar has no restartPolicy: Always", w.label)
+		}
+		names := []string{}
+		for _, c := range spec.Containers {
+			names = append(names, c.Name)
+		}
+		if slices.Contains(names, sidecarName) {
+			return fmt.Errorf("%s also has a regular %s container", w.label, sidecarName)
+		}
+		if !slices.ContainsFunc(names, func(n string) bool { return n != sidecarName }) {
+			return fmt.Errorf("%s lost its app container", w.label)
+		}
+	}
+	switch {
+	case deployments == 0:
+		return errors.New("no Deployment rendered")
+	case len(b.configMaps) == 0:
+		return errors.New("no ConfigMap rendered")
+	}
+	return nil
+}
+
+// checkScaleTarget: the ScaledObject scales a Deployment that the example renders, with the
+// sidecar in it.
+func checkScaleTarget(so *scaledObject, example *bundle) error {
+	target := so.Spec.ScaleTargetRef
+	if target.Kind != "" && target.Kind != "Deployment" {
+		return fmt.Errorf("scaleTargetRef.kind %q: the example has Deployments", target.Kind)
+	}
+	for _, s := range example.sidecars(nil) {
+		if s.w.kind == "Deployment" && s.w.name == target.Name {
+			return nil
+		}
+	}
+	return fmt.Errorf("scaleTargetRef %q is no Deployment of %s with a kafka-sidecar (whose "+
+		"metrics the lag is)", target.Name, example.label)
+}
