@@ -147,6 +147,17 @@ func TestAGoodSidecarPassesEveryCheckWithFlagsFromItsFlagFile(t *testing.T) {
 	}
 }
 
+func TestAFileIsProvidedByTheDeepestMountAndAFlagsValueMayBeTheNextArg(t *testing.T) {
+	d := strings.Replace(deployment, "          volumeMounts:\n",
+		"          volumeMounts:\n            - {name: tmp, mountPath: /etc}\n", 1)
+	d = strings.Replace(d, "        - name: secret\n", "        - name: tmp\n          emptyDir: {}\n        - name: secret\n", 1)
+	d = strings.Replace(d, `args: ["--flagfile=/etc/kafka-sidecar/sidecar.flags",`,
+		`args: ["--flagfile", "/etc/kafka-sidecar/sidecar.flags",`, 1)
+	if failed := failures(t, decoded(t, flagsConfigMap, d)); len(failed) > 0 {
+		t.Fatalf("failed: %v", failed)
+	}
+}
+
 func TestEachBrokenSettingFailsItsCheckNamingIt(t *testing.T) {
 	for _, tc := range []struct {
 		configMap, deployment [2]string // replace [0] with [1]
@@ -173,11 +184,17 @@ func TestEachBrokenSettingFailsItsCheckNamingIt(t *testing.T) {
 		{deployment: [2]string{"limits: {cpu: \"1\", memory: 256Mi}", "limits: {cpu: \"1\", memory: 100Mi}"},
 			want: "resources: memory limit below the request"},
 		{deployment: [2]string{"runAsUser: 65532", "runAsUser: 0"},
-			want: "security_context: runAsUser is not 65532"},
+			want: "security_context: runAsUser is 0, want 65532"},
 		{deployment: [2]string{"          restartPolicy: Always\n", ""},
 			want: "restart_policy: an init container without restartPolicy: Always"},
 		{deployment: [2]string{"- name: POD_NAME", "- name: POD"},
 			want: "env_defined: $(POD_NAME) is used in args but not defined in env"},
+		{deployment: [2]string{"--group_instance_id=$(POD_NAME)", "--group_instance_id=$(POD_NAME)$(ZONE)$$(ESCAPED)"},
+			want: "env_defined: $(ZONE) is used in args but not defined in env"},
+		{configMap: [2]string{"# a comment", "--flagfile=/etc/kafka-sidecar/sidecar.flags"},
+			want: "api_on_loopback: --flagfile=/etc/kafka-sidecar/sidecar.flags: flag files nested 10 deep (a loop?)"},
+		{deployment: [2]string{`args: ["--flagfile=/etc/kafka-sidecar/sidecar.flags",`, `args: ["--flagfile", "/etc/kafka-sidecar/other.flags",`},
+			want: "flagfile_from_configmap: no volumeMount of container \"kafka-sidecar\" provides /etc/kafka-sidecar/other.flags"},
 		{deployment: [2]string{"mountPath: /etc/kafka-sidecar/secret}", "mountPath: /etc/secret}"},
 			want: "kafka_config_files_mounted: --kafka_config=@/etc/kafka-sidecar/secret/kafka.properties: no volumeMount provides that file"},
 		{deployment: [2]string{"mountPath: /etc/kafka-sidecar/secret}", "mountPath: /etc/kafka-sidecar/secret}\n            - {name: flags, mountPath: /etc/kafka-sidecar/secret/inner}"},
@@ -205,6 +222,7 @@ func TestAFlagFileWithAnUnknownOrCommentedOutUnknownFlagFails(t *testing.T) {
 		"--brokers=a:1\n# --linger=5\n":            "--linger",
 		"--brokers=a:1\n--allow_remote\n":          "--allow_remote: the API must stay on loopback",
 		"# only comments\n":                        "no flags",
+		"--brokers=a:1\n--listen 127.0.0.1:1\n":    "--listen 127.0.0.1:1",
 	} {
 		if err := checkFlagFile(text, flags); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: got %v, want %q", text, err, want)
@@ -213,7 +231,7 @@ func TestAFlagFileWithAnUnknownOrCommentedOutUnknownFlagFails(t *testing.T) {
 }
 
 func TestTheDockerfileChecksReadTheRuntimeStage(t *testing.T) {
-	stage := runtimeStage(`FROM debian:12 AS build
+	stage := runtimeStage("FROM debian:12 AS build\nEXPOSE\t7\n" + `
 EXPOSE 1
 USER 0
 FROM debian:12-slim
@@ -238,8 +256,20 @@ ENTRYPOINT ["/usr/local/bin/kafka_sidecar"]
 	if got := aptPackages(stage); len(got) != 2 || !got["librdkafka1"] || !got["libgrpc++1.51"] {
 		t.Errorf("apt packages: %v", got)
 	}
+	if got := runtimeStage("FROM x\nEXPOSE\t9464\n"); got[1].keyword != "EXPOSE" || got[1].args != "9464" {
+		t.Errorf("a tab after the keyword: %+v", got)
+	}
 	root := runtimeStage("FROM debian:12-slim\nUSER nobody\nENTRYPOINT [\"/kafka_sidecar\"]\n")
 	if err := checkDockerfileUser(root); err == nil || !strings.Contains(err.Error(), "not numeric") {
 		t.Errorf("a named user: %v", err)
+	}
+}
+
+func TestAFileWithADocumentThatIsNotYAMLFails(t *testing.T) {
+	if docs, err := documents([]byte("a: 1\n---\nb: 2\n")); err != nil || len(docs) != 2 {
+		t.Errorf("two documents: %d, %v", len(docs), err)
+	}
+	if _, err := documents([]byte("a: 1\n---\nb: [2\n")); err == nil || !strings.Contains(err.Error(), "document 1") {
+		t.Errorf("a broken second document: %v", err)
 	}
 }

@@ -92,16 +92,19 @@ func decodeStrict(doc []byte) (any, error) {
 	return obj, nil
 }
 
-// documents splits a YAML stream into its non-empty documents.
-func documents(data []byte) [][]byte {
+// documents splits a YAML stream into its non-empty documents; one that is not YAML is an error.
+func documents(data []byte) ([][]byte, error) {
 	var docs [][]byte
-	for _, doc := range bytes.Split(append([]byte("\n"), data...), []byte("\n---")) {
+	for i, doc := range bytes.Split(append([]byte("\n"), data...), []byte("\n---")) {
 		var probe any
-		if yaml.Unmarshal(doc, &probe) == nil && probe != nil {
+		if err := yaml.Unmarshal(doc, &probe); err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		if probe != nil {
 			docs = append(docs, doc)
 		}
 	}
-	return docs
+	return docs, nil
 }
 
 // render runs kustomize on dir and returns the rendered YAML stream.

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // A Dockerfile instruction: its keyword in capitals and its arguments, continuation lines joined.
@@ -33,8 +34,11 @@ func runtimeStage(text string) []instruction {
 			pending += cont + " "
 			continue
 		}
-		keyword, args, _ := strings.Cut(pending+line, " ")
-		pending = ""
+		line, pending = pending+line, ""
+		keyword, args := line, ""
+		if i := strings.IndexFunc(line, unicode.IsSpace); i >= 0 {
+			keyword, args = line[:i], line[i:]
+		}
 		keyword = strings.ToUpper(keyword)
 		if keyword == "FROM" {
 			stage = nil
@@ -103,7 +107,7 @@ func checkDockerfileUser(stage []instruction) error {
 func aptPackages(stage []instruction) map[string]bool {
 	packages := map[string]bool{}
 	for _, args := range argsOf(stage, "RUN") {
-		for _, command := range regexp.MustCompile(`&&|;|\|\|`).Split(args, -1) {
+		for _, command := range shellSeparator.Split(args, -1) {
 			words := strings.Fields(command)
 			i := slices.Index(words, "install")
 			if i < 0 || !slices.Contains(words, "apt-get") {
@@ -119,10 +123,15 @@ func aptPackages(stage []instruction) map[string]bool {
 	return packages
 }
 
-// Shared libraries of sanitizer builds (--config=asan): not part of a release image.
-var sanitizerLib = regexp.MustCompile(`^lib(asan|ubsan|lsan|tsan|hwasan)\.so`)
-
-var errSkip = errors.New("skipped")
+var (
+	shellSeparator = regexp.MustCompile(`&&|;|\|\|`)
+	// ldd's `libfoo.so.1 => /path/libfoo.so.1 (0x...)`.
+	lddLibrary = regexp.MustCompile(`(?m)^\s*(\S+) => (/\S+)`)
+	// dpkg -S's `package[:arch][, package...]: /path`.
+	dpkgOwner = regexp.MustCompile(`(?m)^([^:,\s]+)(?::[^:\s]+)?(?:, [^:]+)?: (/.*)$`)
+	// Shared libraries of sanitizer builds (--config=asan): not part of a release image.
+	sanitizerLib = regexp.MustCompile(`^lib(asan|ubsan|lsan|tsan|hwasan)\.so`)
+)
 
 // checkDockerfilePackages: the runtime stage installs the Debian package of every shared library
 // the binary links (ldd, then dpkg -S), libc6 aside (debian:12-slim has it).
@@ -144,9 +153,10 @@ func checkDockerfilePackages(stage []instruction, binary string) error {
 	}
 	// dpkg knows a library only by the path its package shipped; with usrmerge /lib is
 	// /usr/lib: ask for each spelling, in one dpkg -S (it is slow to start).
+	var libs []string // in ldd's order
 	spellings := map[string][]string{}
 	var all []string
-	for _, m := range regexp.MustCompile(`(?m)^\s*(\S+) => (/\S+)`).FindAllStringSubmatch(string(out), -1) {
+	for _, m := range lddLibrary.FindAllStringSubmatch(string(out), -1) {
 		if sanitizerLib.MatchString(m[1]) {
 			continue
 		}
@@ -158,8 +168,12 @@ func checkDockerfilePackages(stage []instruction, binary string) error {
 		if err != nil {
 			real = lib
 		}
+		if _, seen := spellings[lib]; !seen {
+			libs = append(libs, lib)
+		}
 		for _, path := range []string{lib, real} {
-			for _, s := range []string{path, "/usr" + path, strings.TrimPrefix(path, "/usr")} {
+			unmerged := strings.TrimPrefix(path, "/usr") // /usr/lib/x -> /lib/x
+			for _, s := range []string{path, unmerged, "/usr" + unmerged} {
 				if !slices.Contains(spellings[lib], s) {
 					spellings[lib] = append(spellings[lib], s)
 					all = append(all, s)
@@ -167,18 +181,18 @@ func checkDockerfilePackages(stage []instruction, binary string) error {
 			}
 		}
 	}
-	if len(spellings) == 0 {
+	if len(libs) == 0 {
 		return errors.New("ldd listed no libraries")
 	}
 	owned, _ := exec.CommandContext(ctx, "dpkg", append([]string{"-S"}, all...)...).Output()
 	owners := map[string]string{}
-	for _, m := range regexp.MustCompile(`(?m)^([^:,\s]+)(?::[^:\s]+)?(?:, [^:]+)?: (/.*)$`).FindAllStringSubmatch(string(owned), -1) {
+	for _, m := range dpkgOwner.FindAllStringSubmatch(string(owned), -1) {
 		owners[m[2]] = m[1]
 	}
 	missing := map[string][]string{}
-	for lib, paths := range spellings {
+	for _, lib := range libs {
 		owner := ""
-		for _, p := range paths {
+		for _, p := range spellings[lib] {
 			if owner = owners[p]; owner != "" {
 				break
 			}

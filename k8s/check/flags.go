@@ -98,8 +98,9 @@ func (b binaryFlags) unknown(names []string) []string {
 }
 
 // A name is what gflags would look up: letters, digits and underscores, but anything up to "="
-// is taken, so that a misspelling such as --max-buffered-records is reported, not skipped.
-var flagToken = regexp.MustCompile(`(?s)^--?([A-Za-z][^\s=]*)(?:=(.*))?$`)
+// is taken, so that a misspelling such as --max-buffered-records, or "--listen 127.0.0.1:1" as
+// one argument or flag-file line, is reported, not skipped.
+var flagToken = regexp.MustCompile(`(?s)^--?([A-Za-z][^=]*)(?:=(.*))?$`)
 
 // A -name or --name[=value] argument.
 type flagArg struct {
@@ -119,6 +120,32 @@ func parseFlagArg(arg string) (f flagArg, ok bool) {
 		f.value, f.hasValue = arg[m[4]:m[5]], true
 	}
 	return f, true
+}
+
+// settings reads args as gflags does: --name=value, a bool's --name (true) or --noname
+// (false), or --name followed by its value as the next argument.
+func (b binaryFlags) settings(args []string) []flagArg {
+	var out []flagArg
+	for i := 0; i < len(args); i++ {
+		f, ok := parseFlagArg(args[i])
+		if !ok {
+			continue
+		}
+		if !f.hasValue {
+			switch {
+			case b[f.name].kind == "bool":
+				f.value = "true"
+			case strings.HasPrefix(f.name, "no") && b[f.name[2:]].kind == "bool":
+				f.name, f.value = f.name[2:], "false"
+			case i+1 < len(args):
+				i++
+				f.value = args[i]
+			}
+			f.hasValue = true
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // flagNames returns the names of the flags among args.

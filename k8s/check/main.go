@@ -69,6 +69,9 @@ type testCase struct {
 
 type report struct{ cases []testCase }
 
+// errSkip, wrapped, reports a check as skipped.
+var errSkip = errors.New("skipped")
+
 // check records one test case: passed when err is nil, skipped when it wraps errSkip.
 func (r *report) check(suite, name string, err error) {
 	c := testCase{Name: name, Status: "run", Result: "completed", ClassName: suite}
@@ -116,13 +119,15 @@ func (r *report) write(path string) error {
 		Name     string   `xml:"name,attr"`
 		Suites   []suite  `xml:"testsuite"`
 	}{Tests: r.count("", false), Failures: r.count("", true), Name: "AllTests"}
+	index := map[string]int{} // suite name -> its place in out.Suites
 	for _, c := range r.cases {
-		if len(out.Suites) == 0 || out.Suites[len(out.Suites)-1].Name != c.ClassName {
+		i, ok := index[c.ClassName]
+		if !ok {
+			i, index[c.ClassName] = len(out.Suites), len(out.Suites)
 			out.Suites = append(out.Suites, suite{Name: c.ClassName, Tests: r.count(c.ClassName, false),
 				Failures: r.count(c.ClassName, true)})
 		}
-		last := &out.Suites[len(out.Suites)-1]
-		last.Cases = append(last.Cases, c)
+		out.Suites[i].Cases = append(out.Suites[i].Cases, c)
 	}
 	data, err := xml.MarshalIndent(out, "", "  ")
 	if err != nil {
@@ -153,7 +158,10 @@ func (c *checker) checkBundle(suite string, b *bundle, collectPorts bool) {
 		for _, check := range sidecarChecks {
 			c.r.check(suite, check.name+"/"+s.label(), c.needFlags(func() error { return check.check(s) }))
 		}
-		if flags, err := s.effectiveFlags(); collectPorts && err == nil && c.flags != nil {
+		if !collectPorts || c.flags == nil {
+			continue
+		}
+		if flags, err := s.effectiveFlags(); err == nil {
 			for _, flag := range []string{"health_listen", "metrics_listen"} {
 				if _, port := splitAddress(flags[flag]); port >= 0 {
 					c.ports[port] = true
@@ -163,11 +171,17 @@ func (c *checker) checkBundle(suite string, b *bundle, collectPorts bool) {
 	}
 }
 
-// needFlags runs a check that needs the binary's flags, or fails it when they are unknown.
-func (c *checker) needFlags(check func() error) error {
+// needFlags runs a check that needs the binary's flags, or fails it when they are unknown. A
+// check that panics (input it did not expect) fails alone.
+func (c *checker) needFlags(check func() error) (err error) {
 	if c.flags == nil {
 		return errors.New("the binary's flags are unknown (see Binary.helpfull_lists_flags)")
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("the check panicked: %v", p)
+		}
+	}()
 	return check()
 }
 
@@ -180,7 +194,11 @@ func (c *checker) decodeFile(root, path string, folders map[string]*bundle) {
 		c.r.check("Files", rel, err)
 		return
 	}
-	docs := documents(data)
+	docs, err := documents(data)
+	if err != nil {
+		c.r.check("Files", rel, err)
+		return
+	}
 	if len(docs) == 0 {
 		c.r.check("Files", rel, errors.New("no YAML document"))
 	}
@@ -205,9 +223,14 @@ func (c *checker) renderKustomization(root, dir string) (*bundle, []*scaledObjec
 	if err != nil {
 		return nil, nil
 	}
+	docs, err := documents(rendered)
+	if err != nil {
+		c.r.check("Rendered", dir, err)
+		return nil, nil
+	}
 	b := newBundle("rendered:" + dir)
 	var scaledObjects []*scaledObject
-	for _, doc := range documents(rendered) {
+	for _, doc := range docs {
 		var head metav1.PartialObjectMetadata
 		_ = yaml.Unmarshal(doc, &head)
 		obj, err := decodeStrict(doc)

@@ -142,59 +142,69 @@ func (s *sidecar) volume(name string) *corev1.Volume {
 	return nil
 }
 
+// mountOf returns the mount through which the container sees path: one of that very file
+// (subPath), else the deepest whose folder holds it; nil when none does.
+func (s *sidecar) mountOf(path string) (mount *corev1.VolumeMount, rel string) {
+	depth := -1
+	for i, m := range s.c.VolumeMounts {
+		mountPath := strings.TrimRight(m.MountPath, "/")
+		switch {
+		case m.SubPath != "" && path == mountPath:
+			return &s.c.VolumeMounts[i], m.SubPath
+		case m.SubPath == "" && strings.HasPrefix(path, mountPath+"/") && len(mountPath) > depth:
+			mount, rel, depth = &s.c.VolumeMounts[i], path[len(mountPath)+1:], len(mountPath)
+		}
+	}
+	return mount, rel
+}
+
 // resolveFile returns the text of a file the container sees at path, from a ConfigMap mount,
 // and where it came from.
 func (s *sidecar) resolveFile(path string) (text, where string, err error) {
-	for _, mount := range s.c.VolumeMounts {
-		volume := s.volume(mount.Name)
-		if volume == nil {
-			return "", "", fmt.Errorf("volumeMount %q names no volume", mount.Name)
-		}
-		mountPath := strings.TrimRight(mount.MountPath, "/")
-		rel := ""
-		switch {
-		case mount.SubPath != "" && path == mountPath:
-			rel = mount.SubPath
-		case mount.SubPath == "" && strings.HasPrefix(path, mountPath+"/"):
-			rel = path[len(mountPath)+1:]
-		default:
-			continue
-		}
-		source := volume.ConfigMap
-		if source == nil {
-			return "", "", fmt.Errorf("%s is mounted from volume %q, not a ConfigMap", path, volume.Name)
-		}
-		key := rel
-		if len(source.Items) > 0 {
-			i := slices.IndexFunc(source.Items, func(k corev1.KeyToPath) bool { return k.Path == rel })
-			if i < 0 {
-				return "", "", fmt.Errorf("volume %q's items do not include %s", volume.Name, rel)
-			}
-			key = source.Items[i].Key
-		}
-		cm := s.bundle.configMap(source.Name)
-		if cm == nil {
-			return "", "", fmt.Errorf("ConfigMap %q (mounted for %s) is not in %s", source.Name, path,
-				s.bundle.label)
-		}
-		data, ok := cm.Data[key]
-		if !ok {
-			return "", "", fmt.Errorf("ConfigMap %q has no key %q (for %s)", source.Name, key, path)
-		}
-		return data, s.bundle.configMapLabel(cm) + " key " + key, nil
+	mount, rel := s.mountOf(path)
+	if mount == nil {
+		return "", "", fmt.Errorf("no volumeMount of container %q provides %s", s.c.Name, path)
 	}
-	return "", "", fmt.Errorf("no volumeMount of container %q provides %s", s.c.Name, path)
+	volume := s.volume(mount.Name)
+	switch {
+	case volume == nil:
+		return "", "", fmt.Errorf("volumeMount %q names no volume", mount.Name)
+	case volume.ConfigMap == nil:
+		return "", "", fmt.Errorf("%s is mounted from volume %q, not a ConfigMap", path, volume.Name)
+	}
+	source := volume.ConfigMap
+	key := rel
+	if len(source.Items) > 0 {
+		i := slices.IndexFunc(source.Items, func(k corev1.KeyToPath) bool { return k.Path == rel })
+		if i < 0 {
+			return "", "", fmt.Errorf("volume %q's items do not include %s", volume.Name, rel)
+		}
+		key = source.Items[i].Key
+	}
+	cm := s.bundle.configMap(source.Name)
+	if cm == nil {
+		return "", "", fmt.Errorf("ConfigMap %q (mounted for %s) is not in %s", source.Name, path,
+			s.bundle.label)
+	}
+	data, ok := cm.Data[key]
+	if !ok {
+		return "", "", fmt.Errorf("ConfigMap %q has no key %q (for %s)", source.Name, key, path)
+	}
+	return data, s.bundle.configMapLabel(cm) + " key " + key, nil
 }
 
 func (s *sidecar) flagfiles() []string {
 	var paths []string
-	for _, arg := range s.args() {
-		if f, ok := parseFlagArg(arg); ok && f.name == "flagfile" {
+	for _, f := range s.flags.settings(s.args()) {
+		if f.name == "flagfile" {
 			paths = append(paths, f.value)
 		}
 	}
 	return paths
 }
+
+// gflags reads a flag file's --flagfile too; a chain this deep is a loop.
+const maxFlagfileDepth = 10
 
 // effectiveFlags are the binary's defaults, then the args in order, each --flagfile expanded
 // where it stands from the ConfigMap mounted at its path: what the sidecar would run with.
@@ -203,38 +213,27 @@ func (s *sidecar) effectiveFlags() (map[string]string, error) {
 	for name, info := range s.flags {
 		flags[name] = info.def
 	}
-	var apply func(args []string) error
-	apply = func(args []string) error {
-		for i, arg := range args {
-			f, ok := parseFlagArg(arg)
-			if !ok {
+	var apply func(args []string, depth int) error
+	apply = func(args []string, depth int) error {
+		for _, f := range s.flags.settings(args) {
+			if f.name != "flagfile" {
+				flags[f.name] = f.value
 				continue
 			}
-			if f.name == "flagfile" {
-				text, _, err := s.resolveFile(f.value)
-				if err != nil {
-					return err
-				}
-				if err := apply(parseFlagFile(text).active); err != nil {
-					return err
-				}
-				continue
+			if depth == maxFlagfileDepth {
+				return fmt.Errorf("--flagfile=%s: flag files nested %d deep (a loop?)", f.value, depth)
 			}
-			if !f.hasValue {
-				switch {
-				case s.flags[f.name].kind == "bool":
-					f.value = "true"
-				case strings.HasPrefix(f.name, "no") && s.flags[f.name[2:]].kind == "bool":
-					f.name, f.value = f.name[2:], "false"
-				case i+1 < len(args):
-					f.value = args[i+1]
-				}
+			text, _, err := s.resolveFile(f.value)
+			if err != nil {
+				return err
 			}
-			flags[f.name] = f.value
+			if err := apply(parseFlagFile(text).active, depth+1); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
-	return flags, apply(s.args())
+	return flags, apply(s.args(), 0)
 }
 
 // commentedFlagLines are the `# --flag=...` lines of the container's flag files.
@@ -327,6 +326,14 @@ func (s *sidecar) portNumber(port intstr.IntOrString) (int, error) {
 	return 0, fmt.Errorf("port %q is not a declared port name", port.StrVal)
 }
 
+func (s *sidecar) declaredPorts() []int32 {
+	var ports []int32
+	for _, p := range s.c.Ports {
+		ports = append(ports, p.ContainerPort)
+	}
+	return ports
+}
+
 func (s *sidecar) declares(port int) bool {
 	return slices.ContainsFunc(s.c.Ports, func(p corev1.ContainerPort) bool {
 		return int(p.ContainerPort) == port
@@ -366,7 +373,7 @@ func (s *sidecar) checkProbePortsDeclared() error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		if !s.declares(n) {
-			return fmt.Errorf("%s port %d is not a declared containerPort", name, n)
+			return fmt.Errorf("%s port %d is not a declared containerPort (%v)", name, n, s.declaredPorts())
 		}
 	}
 	return nil
@@ -382,30 +389,37 @@ func (s *sidecar) checkGRPCProbesOnHealthListen() error {
 	if port < 0 {
 		return fmt.Errorf("--health_listen is not host:port (%q)", health)
 	}
-	want := map[string]string{"livenessProbe": "liveness", "readinessProbe": ""}
-	probes := s.probes()
-	for _, name := range []string{"livenessProbe", "readinessProbe", "startupProbe"} {
-		probe, required := probes[name], name != "startupProbe"
-		switch {
-		case probe == nil && required:
-			return fmt.Errorf("no %s", name)
-		case probe == nil:
-			continue
-		case probe.GRPC == nil && required:
-			return fmt.Errorf("%s is not a gRPC probe", name)
-		case probe.GRPC == nil:
-			continue
-		}
+	onPort := func(name string, probe *corev1.Probe) error {
 		if int(probe.GRPC.Port) != port {
 			return fmt.Errorf("%s port %d differs from --health_listen=%s", name, probe.GRPC.Port, health)
 		}
+		return nil
+	}
+	// Liveness asks for the service "liveness" (the process runs), readiness for "" (Kafka
+	// reachable, not draining).
+	for _, p := range []struct {
+		name, service string
+		probe         *corev1.Probe
+	}{{"livenessProbe", "liveness", s.c.LivenessProbe}, {"readinessProbe", "", s.c.ReadinessProbe}} {
+		switch {
+		case p.probe == nil:
+			return fmt.Errorf("no %s", p.name)
+		case p.probe.GRPC == nil:
+			return fmt.Errorf("%s is not a gRPC probe", p.name)
+		}
+		if err := onPort(p.name, p.probe); err != nil {
+			return err
+		}
 		service := ""
-		if probe.GRPC.Service != nil {
-			service = *probe.GRPC.Service
+		if p.probe.GRPC.Service != nil {
+			service = *p.probe.GRPC.Service
 		}
-		if service != want[name] && required {
-			return fmt.Errorf("%s asks service %q, want %q", name, service, want[name])
+		if service != p.service {
+			return fmt.Errorf("%s asks service %q, want %q", p.name, service, p.service)
 		}
+	}
+	if startup := s.c.StartupProbe; startup != nil && startup.GRPC != nil {
+		return onPort("startupProbe", startup)
 	}
 	return nil
 }
@@ -423,10 +437,13 @@ func (s *sidecar) checkMetricsPort() error {
 	case isLoopback(host):
 		return fmt.Errorf("--metrics_listen=%s is loopback: nothing outside the pod can scrape it", metrics)
 	case !s.declares(port):
-		return fmt.Errorf("--metrics_listen's port %d is not a declared containerPort", port)
+		return fmt.Errorf("--metrics_listen's port %d is not a declared containerPort (%v)", port,
+			s.declaredPorts())
 	}
-	if n, err := s.portNumber(intstr.FromString("metrics")); err != nil || n != port {
-		return fmt.Errorf("no container port named \"metrics\" is --metrics_listen's %d", port)
+	if n, err := s.portNumber(intstr.FromString("metrics")); err != nil {
+		return fmt.Errorf("no container port is named \"metrics\" (--metrics_listen's %d)", port)
+	} else if n != port {
+		return fmt.Errorf("the container port named \"metrics\" is %d, not --metrics_listen's %d", n, port)
 	}
 	if annotated, ok := s.w.template.Annotations["prometheus.io/port"]; ok && annotated != strconv.Itoa(port) {
 		return fmt.Errorf("prometheus.io/port %s differs from --metrics_listen's port %d", annotated, port)
@@ -502,8 +519,10 @@ func (s *sidecar) checkSecurityContext() error {
 	switch {
 	case nonRoot == nil || !*nonRoot:
 		return errors.New("runAsNonRoot is not true")
-	case user == nil || *user != runAsUser:
-		return fmt.Errorf("runAsUser is not %d (the image's USER)", runAsUser)
+	case user == nil:
+		return fmt.Errorf("no runAsUser: want %d (the image's USER)", runAsUser)
+	case *user != runAsUser:
+		return fmt.Errorf("runAsUser is %d, want %d (the image's USER)", *user, runAsUser)
 	case ctx.ReadOnlyRootFilesystem == nil || !*ctx.ReadOnlyRootFilesystem:
 		return errors.New("readOnlyRootFilesystem is not true")
 	case ctx.AllowPrivilegeEscalation == nil || *ctx.AllowPrivilegeEscalation:
@@ -521,17 +540,20 @@ func (s *sidecar) checkSecurityContext() error {
 func (s *sidecar) checkRestartPolicy() error {
 	policy := s.c.RestartPolicy
 	switch {
-	case s.isInit && (policy == nil || *policy != corev1.ContainerRestartPolicyAlways):
+	case s.isInit && policy == nil:
 		return errors.New("an init container without restartPolicy: Always (a native sidecar) " +
-			"would block the app forever")
+			"would block the app forever; it has none")
+	case s.isInit && *policy != corev1.ContainerRestartPolicyAlways:
+		return fmt.Errorf("an init container without restartPolicy: Always (a native sidecar) "+
+			"would block the app forever; it has %q", *policy)
 	case !s.isInit && policy != nil:
 		return fmt.Errorf("restartPolicy %q on a regular container", *policy)
 	}
 	return nil
 }
 
-// A $(VAR) reference in args that Kubernetes expands ($$(VAR) escapes it).
-var envReference = regexp.MustCompile(`(^|[^$])\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+// A $(VAR) reference in args that Kubernetes expands, or the escape $$ (so $$(VAR) is none).
+var envReference = regexp.MustCompile(`\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 
 func (s *sidecar) checkEnvDefined() error {
 	env := map[string]corev1.EnvVar{}
@@ -540,8 +562,8 @@ func (s *sidecar) checkEnvDefined() error {
 	}
 	for _, arg := range s.args() {
 		for _, m := range envReference.FindAllStringSubmatch(arg, -1) {
-			if _, ok := env[m[2]]; !ok {
-				return fmt.Errorf("$(%s) is used in args but not defined in env", m[2])
+			if _, ok := env[m[1]]; m[1] != "" && !ok {
+				return fmt.Errorf("$(%s) is used in args but not defined in env", m[1])
 			}
 		}
 	}
@@ -579,20 +601,18 @@ func (s *sidecar) checkKafkaConfigFilesMounted() error {
 }
 
 func (s *sidecar) checkFileMounted(path string) error {
-	for _, mount := range s.c.VolumeMounts {
-		mountPath := strings.TrimRight(mount.MountPath, "/")
-		if mount.SubPath != "" && path == mountPath {
-			return nil
-		}
-		if mount.SubPath == "" && strings.HasPrefix(path, mountPath+"/") {
-			v := s.volume(mount.Name)
-			if v == nil || (v.Secret == nil && v.Projected == nil && v.ConfigMap == nil) {
-				return fmt.Errorf("the file is on volume %q, not a Secret", mount.Name)
-			}
-			return nil
-		}
+	mount, _ := s.mountOf(path)
+	if mount == nil {
+		return errors.New("no volumeMount provides that file")
 	}
-	return errors.New("no volumeMount provides that file")
+	if mount.SubPath != "" {
+		return nil // the file itself, from whatever volume
+	}
+	if v := s.volume(mount.Name); v == nil || (v.Secret == nil && v.Projected == nil && v.ConfigMap == nil) {
+		return fmt.Errorf("the file is on volume %q, not a Secret (nor a ConfigMap or projected volume)",
+			mount.Name)
+	}
+	return nil
 }
 
 // checkNoNestedReadOnlyMounts: a mount inside a ConfigMap, Secret, projected or downward API
