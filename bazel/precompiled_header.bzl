@@ -48,6 +48,12 @@ def _cc_precompiled_header_impl(ctx):
             # uses it needs none of them where the PCH says they were.
             "-Xclang",
             "-fmodules-embed-all-files",
+            # No modification times of its headers in the PCH: Bazel rebuilds it whenever their
+            # content changes, while a header regenerated with the same content (protoc's, after
+            # a build of another configuration) would get a new time and clang would refuse
+            # the PCH ("has been modified since the precompiled header was built").
+            "-Xclang",
+            "-fno-pch-timestamp",
         ],
         include_directories = deps.includes,
         quote_include_directories = depset(["."], transitive = [deps.quote_includes]),
