@@ -3,10 +3,12 @@
 // the group, and opening and closing streams and subscriptions leaks no consumer, thread or
 // memory. (The linger itself is sidecar logic: sidecar/consume/subscription_test.cc.)
 
+#include <glog/logging.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -14,6 +16,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "testing/consuming_app.h"
 #include "testing/kafka_test_client.h"
@@ -111,8 +114,8 @@ TEST(MembershipTest, ASidecarWithoutStreamsIsNotInTheGroup) {
   // One round: no one holds the partitions the sidecar gave up.
   EXPECT_THAT((*other)->WaitForAssignment(kPartitions, kLinger + Rounds(1)),
               ElementsAre(0, 1, 2, 3, 4, 5));
-  std::cout << "partitions moved to the other member "
-            << absl::FormatDuration(absl::Now() - ended) << " after the last stream ended\n";
+  std::cout << "partitions moved to the other member " << absl::FormatDuration(absl::Now() - ended)
+            << " after the last stream ended\n";
   EXPECT_TRUE(harness->server().subscriptions().AwaitIdle(absl::Seconds(10)));
   EXPECT_EQ(harness->consume_metrics().subscriptions.load(), 0);
   EXPECT_EQ(AssignedPartitions(*harness), 0u);
@@ -120,6 +123,27 @@ TEST(MembershipTest, ASidecarWithoutStreamsIsNotInTheGroup) {
 
 // Kafka clients alive in this process: librdkafka names each client's main thread "rdk:main".
 int KafkaClients() { return ThreadsNamed(getpid(), "rdk:main"); }
+
+// Counts the Kafka clients the sidecar keeps on purpose, by their WARNING: a membership that
+// left during its first rebalance and whose SyncGroup Kafka did not answer within the close
+// timeout (librdkafka 2.0.2 would abort the process destroying it; see the operator guide).
+// Seen on a busy machine under ASan when a stream closes right after it subscribed.
+class KeptClients : public google::LogSink {
+ public:
+  KeptClients() { google::AddLogSink(this); }
+  ~KeptClients() override { google::RemoveLogSink(this); }
+  void send(google::LogSeverity, const char*, const char*, int, const std::tm*, const char* message,
+            size_t length) override {
+    if (absl::string_view(message, length).find("this Kafka client is not destroyed") !=
+        absl::string_view::npos) {
+      count_.fetch_add(1);
+    }
+  }
+  int count() const { return count_.load(); }
+
+ private:
+  std::atomic<int> count_{0};
+};
 
 TEST(MembershipTest, OpeningAndClosingAHundredStreamsLeaksNothing) {
   constexpr int kRounds = 10;
@@ -149,6 +173,7 @@ TEST(MembershipTest, OpeningAndClosingAHundredStreamsLeaksNothing) {
   };
   // Warm-up: gRPC and librdkafka set up their process-wide state once.
   round(0);
+  KeptClients kept;
   const int clients_before = KafkaClients();
   const int kafka_threads_before = ThreadsNamed(getpid(), "rdk:");
   const int threads_before = ThreadCount(getpid());
@@ -157,16 +182,24 @@ TEST(MembershipTest, OpeningAndClosingAHundredStreamsLeaksNothing) {
 
   EXPECT_EQ(harness->consume_metrics().subscriptions.load(), 0);
   EXPECT_EQ(harness->consume_metrics().streams.load(), 0);
-  EXPECT_EQ(KafkaClients(), clients_before);
-  EXPECT_EQ(ThreadsNamed(getpid(), "rdk:"), kafka_threads_before);
+  // A kept client holds its librdkafka threads: its main one, one per broker and bootstrap
+  // server, and an internal one (6 on this 3-broker cluster).
+  constexpr int kThreadsPerClient = 8;
+  EXPECT_EQ(KafkaClients(), clients_before + kept.count());
+  if (kept.count() == 0) {
+    EXPECT_EQ(ThreadsNamed(getpid(), "rdk:"), kafka_threads_before);
+  } else {
+    EXPECT_LE(ThreadsNamed(getpid(), "rdk:"),
+              kafka_threads_before + kThreadsPerClient * kept.count());
+  }
   // gRPC's executors add and retire threads as they like; a leaked membership would hold six
   // or more (its poll thread and librdkafka's), 90 leaked ones hundreds.
-  EXPECT_LE(ThreadCount(getpid()), threads_before + 5);
+  EXPECT_LE(ThreadCount(getpid()), threads_before + 5 + kThreadsPerClient * kept.count());
   const int64_t growth = ResidentBytesOf(getpid()) - resident_before;
-  std::cout << kRounds * kStreamsPerRound << " streams: Kafka clients " << clients_before
-            << " -> " << KafkaClients() << ", threads " << threads_before << " -> "
-            << ThreadCount(getpid()) << ", resident " << resident_before / 1024 << " KiB -> "
-            << ResidentBytesOf(getpid()) / 1024 << " KiB\n";
+  std::cout << kRounds * kStreamsPerRound << " streams: Kafka clients " << clients_before << " -> "
+            << KafkaClients() << " (" << kept.count() << " kept on purpose)"
+            << ", threads " << threads_before << " -> " << ThreadCount(getpid()) << ", resident "
+            << resident_before / 1024 << " KiB -> " << ResidentBytesOf(getpid()) / 1024 << " KiB\n";
   if (!kSanitized) {
     EXPECT_LT(growth, 16 << 20);
   }
@@ -206,8 +239,8 @@ TEST(MembershipTest, ClosedSubscriptionsGiveBackTheirThreadsAndMemory) {
 
   std::cout << kGroups << " subscriptions: threads " << threads_before << " -> " << threads_open
             << " -> " << ThreadCount(getpid()) << ", resident " << resident_before / 1024
-            << " KiB -> " << resident_open / 1024 << " KiB -> "
-            << ResidentBytesOf(getpid()) / 1024 << " KiB\n";
+            << " KiB -> " << resident_open / 1024 << " KiB -> " << ResidentBytesOf(getpid()) / 1024
+            << " KiB\n";
   EXPECT_EQ(KafkaClients(), clients_before);
   EXPECT_GE(threads_open, threads_before + kGroups * 3);
   EXPECT_LE(ThreadCount(getpid()), threads_before + 5);
